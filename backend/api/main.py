@@ -1,0 +1,19 @@
+"""The ``/api/v1`` router: every resource's routes, mounted in one place."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from backend.api.routes import health, version
+from backend.errors import ErrorResponse
+
+API_PREFIX = "/api/v1"
+
+api_router = APIRouter(
+    responses={
+        422: {"model": ErrorResponse, "description": "Invalid request"},
+        500: {"model": ErrorResponse, "description": "Internal error"},
+    }
+)
+api_router.include_router(health.router)
+api_router.include_router(version.router)

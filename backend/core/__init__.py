@@ -1,0 +1,1 @@
+"""Settings, database and other process-wide plumbing of the backend."""

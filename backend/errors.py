@@ -1,0 +1,215 @@
+"""The backend's exception tree and the one place that turns errors into HTTP responses.
+
+Services raise these; they never raise HTTP errors. Each class carries a stable,
+machine-readable ``code``; the handler below picks the HTTP status from the class and
+answers ``{"error": {"code": ..., "message": ...}}``::
+
+    BackendError                            internal_error          500
+    ├── ConfigurationError                  configuration_error     500
+    ├── DependencyUnavailableError          dependency_unavailable  503
+    ├── InvalidInputError (ValueError)      invalid_input           422
+    ├── NotFoundError (LookupError)         not_found               404
+    ├── ConflictError                       conflict                409
+    ├── AuthenticationError                 unauthenticated         401
+    ├── PermissionDeniedError               permission_denied       403
+    ├── LimitExceededError                  limit_exceeded          413
+    └── DevstackError                       devstack_error          (never in a request)
+        └── PortInUseError                  port_in_use
+
+Requests the framework rejects use the same envelope with these codes:
+``validation_error`` (422, with ``details``), ``not_found`` (404, unknown route),
+``method_not_allowed`` (405), ``http_error`` (other 4xx/5xx raised by Starlette) and
+``internal_error`` (500, an unexpected exception; its text is logged, not returned).
+
+A subclass may narrow ``code`` (``ClipNotFoundError.code = "clip_not_found"``) but a
+published code never changes meaning. Messages are shown to API callers: write them as
+a sentence for a human and never put secrets in them.
+
+Errors of the SDK (``shotbank.errors.ShotbankError`` and its chain branch) are a separate
+tree; services translate the ones they expect into these.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, ClassVar, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+#: At most this many validation problems are echoed back in one response.
+MAX_VALIDATION_DETAILS: Final = 50
+
+
+class BackendError(Exception):
+    """Base of every error the backend raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigurationError(BackendError):
+    """The service is configured in a way it cannot work with (bad file, bad URL)."""
+
+    code = "configuration_error"
+
+
+class DependencyUnavailableError(BackendError):
+    """A service the backend needs (database, chain node, blob store) did not answer."""
+
+    code = "dependency_unavailable"
+
+
+class InvalidInputError(BackendError, ValueError):
+    """A caller supplied a value that is well-formed but not acceptable."""
+
+    code = "invalid_input"
+
+
+class NotFoundError(BackendError, LookupError):
+    """The requested object does not exist (or the caller may not know that it does)."""
+
+    code = "not_found"
+
+
+class ConflictError(BackendError):
+    """The request conflicts with the current state (duplicate, stale version)."""
+
+    code = "conflict"
+
+
+class AuthenticationError(BackendError):
+    """The caller is not signed in, or its credentials are invalid or expired."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(BackendError):
+    """The caller is signed in but may not do this."""
+
+    code = "permission_denied"
+
+
+class LimitExceededError(BackendError):
+    """A size, count or rate limit was exceeded."""
+
+    code = "limit_exceeded"
+
+
+class DevstackError(BackendError):
+    """The local development stack (``make up``) cannot start or keep running."""
+
+    code = "devstack_error"
+
+
+class PortInUseError(DevstackError):
+    """A port the devstack wants to listen on is already taken."""
+
+    code = "port_in_use"
+
+
+#: HTTP status per error class; the most specific class in the MRO wins.
+_HTTP_STATUS: Final[dict[type[BackendError], int]] = {
+    BackendError: 500,
+    ConfigurationError: 500,
+    DependencyUnavailableError: 503,
+    InvalidInputError: 422,
+    NotFoundError: 404,
+    ConflictError: 409,
+    AuthenticationError: 401,
+    PermissionDeniedError: 403,
+    LimitExceededError: 413,
+}
+
+
+class ErrorBody(BaseModel):
+    """What went wrong: a stable code for programs and a sentence for people."""
+
+    code: str = Field(max_length=64)
+    message: str = Field(max_length=2000)
+    details: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_VALIDATION_DETAILS)
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorBody
+
+
+def http_status_for(error: BackendError) -> int:
+    """The HTTP status that ``error`` is answered with."""
+    for cls in type(error).__mro__:
+        if cls in _HTTP_STATUS:
+            return _HTTP_STATUS[cls]
+    return 500  # pragma: no cover - BackendError itself is always in the table
+
+
+def _respond(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details))
+    return JSONResponse(
+        status_code=status, content=body.model_dump(exclude_none=True), headers=headers
+    )
+
+
+async def _handle_backend_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BackendError)
+    status = http_status_for(exc)
+    if status >= 500:
+        logger.error("%s: %s", exc.code, exc.message)
+    return _respond(status, exc.code, exc.message)
+
+
+async def _handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    # The offending input is deliberately not echoed: it may be large or secret.
+    details = [
+        {"loc": list(problem.get("loc", ())), "msg": str(problem.get("msg", ""))[:500]}
+        for problem in problems[:MAX_VALIDATION_DETAILS]
+    ]
+    count = len(problems)
+    message = f"The request is invalid ({count} problem{'s' if count != 1 else ''})."
+    return _respond(422, "validation_error", message, details)
+
+
+_HTTP_CODES: Final = {404: "not_found", 405: "method_not_allowed"}
+
+
+async def _handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    try:
+        default_message = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        default_message = "HTTP error"
+    detail = exc.detail if isinstance(exc.detail, str) else default_message
+    return _respond(exc.status_code, code, detail, headers=exc.headers)
+
+
+async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error", exc_info=exc)
+    return _respond(500, "internal_error", "An internal error occurred.")
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    """Make ``app`` answer every error with an :class:`ErrorResponse` body."""
+    app.add_exception_handler(BackendError, _handle_backend_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(Exception, _handle_unexpected)

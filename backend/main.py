@@ -1,0 +1,87 @@
+"""Application factory and server entry point of the backend.
+
+``create_app(settings)`` builds one FastAPI application (used by tests and by uvicorn's
+``--factory``); ``serve(settings)`` runs it under uvicorn with the settings' limits, which
+is what ``python -m backend`` and the devstack do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from starlette.concurrency import run_in_threadpool
+
+import backend
+from backend.api.deps import AppContext
+from backend.api.main import API_PREFIX, api_router
+from backend.core.chain import create_web3
+from backend.core.config import Settings
+from backend.core.db import create_db_engine
+from backend.core.migrate import upgrade_to_head
+from backend.errors import register_error_handlers
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the backend application; ``settings`` default to the environment's.
+
+    Nothing connects here: the database is migrated (when ``auto_migrate``) as the app
+    starts up, and its connections are closed when it shuts down.
+    """
+    settings = settings if settings is not None else Settings()
+    context = AppContext(
+        settings=settings, engine=create_db_engine(settings), w3=create_web3(settings)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if settings.auto_migrate:
+                await run_in_threadpool(upgrade_to_head, context.engine)
+                logger.info("database migrated to head (%s)", settings.database_url_display)
+            yield
+        finally:
+            context.engine.dispose()
+
+    # Swagger UI and ReDoc from assets shipped in the package, not a CDN: the docs work
+    # offline and the browser fetches no third-party script.
+    app = FastAPIOffline(
+        title="Shotbank",
+        summary="Marketplace for annotated video clips that train video-generation models.",
+        version=backend.__version__,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+        static_url="/static/docs",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    register_error_handlers(app)
+    app.include_router(api_router, prefix=API_PREFIX)
+    return app
+
+
+def serve(settings: Settings | None = None) -> None:
+    """Run the backend under uvicorn until it is told to stop (SIGINT/SIGTERM)."""
+    settings = settings if settings is not None else Settings()
+    # uvicorn configures only its own loggers; the backend's share its format.
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        limit_concurrency=settings.max_concurrency,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        timeout_graceful_shutdown=10,
+        server_header=False,
+        proxy_headers=False,
+    )

@@ -1,0 +1,1 @@
+"""Alembic schema migrations of the backend database (revisions live in ``versions/``)."""

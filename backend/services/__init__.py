@@ -1,0 +1,1 @@
+"""Domain services: where the backend decides. They raise ``backend.errors``, never HTTP."""

@@ -1,0 +1,260 @@
+"""``make up``: the devstack's refusals, and the real stack started, stopped and restarted."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+from shotbank.chain.devnode import dev_accounts
+from web3 import HTTPProvider, Web3
+
+from backend.core.config import Settings
+from backend.devstack import Devstack, DevstackSettings, ensure_port_free
+from backend.errors import DevstackError, PortInUseError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 60.0
+#: Private key of anvil's account 0 (public knowledge): the banner must show it.
+DEV_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _quiet_stack(settings: Settings, **options: Any) -> tuple[Devstack, io.StringIO]:
+    output = io.StringIO()
+    console = Console(file=output, width=200, highlight=False, soft_wrap=True)
+    return Devstack(settings, DevstackSettings(**options), console=console), output
+
+
+# --- refusals (no processes started) --------------------------------------------------------
+
+
+def test_port_check_names_the_port_and_the_variable_to_change() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(
+            PortInUseError, match=rf"Port {port} .* set SHOTBANK_DEVSTACK_ANVIL_PORT"
+        ):
+            ensure_port_free(port, what="anvil", env_var="SHOTBANK_DEVSTACK_ANVIL_PORT")
+    ensure_port_free(port, what="anvil", env_var="SHOTBANK_DEVSTACK_ANVIL_PORT")
+
+
+def test_devstack_exits_1_with_a_clear_message_when_the_chain_port_is_taken(
+    settings: Settings,
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        stack, output = _quiet_stack(settings, anvil_port=listener.getsockname()[1])
+        assert stack.run() == 1
+    assert "already in use" in output.getvalue()
+    assert "SHOTBANK_DEVSTACK_ANVIL_PORT" in output.getvalue()
+    assert stack.services == []
+
+
+def test_devstack_refuses_a_var_dir_another_devstack_holds(settings: Settings) -> None:
+    settings.var_dir.mkdir(parents=True)
+    fd = os.open(settings.var_dir / "devstack.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        stack, output = _quiet_stack(settings, anvil_port=_free_port())
+        assert stack.run() == 1
+    finally:
+        os.close(fd)
+    assert "Another devstack is running" in output.getvalue()
+
+
+def test_devstack_refuses_to_run_outside_development(make_settings: Any) -> None:
+    production = make_settings(environment="production", secret_key="s" * 40)
+    with pytest.raises(DevstackError, match="SHOTBANK_ENVIRONMENT=development"):
+        Devstack(production, DevstackSettings())
+
+
+def test_devstack_refuses_a_chain_id_other_than_the_dev_chain(make_settings: Any) -> None:
+    with pytest.raises(DevstackError, match="31337"):
+        Devstack(make_settings(chain_id=1), DevstackSettings())
+
+
+# --- the real stack -----------------------------------------------------------------------
+
+
+@dataclass
+class RunningStack:
+    """A devstack subprocess and where to reach it."""
+
+    process: subprocess.Popen[bytes]
+    api: str
+    rpc: str
+    output: Path
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def w3(self) -> Web3:
+        return Web3(HTTPProvider(self.rpc, request_kwargs={"timeout": 10}))
+
+
+def _processes_of(var_dir: Path) -> list[int]:
+    """Pids whose command line or environment mentions ``var_dir`` (anvil, backend)."""
+    needle = str(var_dir).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (
+                needle in (entry / "cmdline").read_bytes()
+                or needle in (entry / "environ").read_bytes()
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.ConnectError:
+        return True
+    except httpx.HTTPError:
+        return False
+    return False
+
+
+@pytest.fixture
+def start_stack(tmp_path: Path, anvil_binary: Path) -> Iterator[Any]:
+    """Start ``python -m backend.devstack`` on free ports; kill leftovers at teardown."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(var_dir: Path, name: str) -> RunningStack:
+        api_port, anvil_port = _free_port(), _free_port()
+        env = dict(os.environ)
+        env.update(
+            {
+                "SHOTBANK_VAR_DIR": str(var_dir),
+                "SHOTBANK_PORT": str(api_port),
+                "SHOTBANK_DEVSTACK_ANVIL_PORT": str(anvil_port),
+                "SHOTBANK_ANVIL": str(anvil_binary),
+                "NO_COLOR": "1",
+            }
+        )
+        output = tmp_path / f"{name}.out"
+        with output.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "backend.devstack"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(process)
+        stack = RunningStack(
+            process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{anvil_port}", output
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"devstack exited with {process.returncode}:\n{stack.text()}")
+            try:
+                health = httpx.get(f"{stack.api}/api/v1/health", timeout=2).json()
+                if health["chain"]["reachable"] and "Press Ctrl-C" in stack.text():
+                    return stack
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"devstack not up in {STARTUP_TIMEOUT_S} s:\n{stack.text()}")
+            time.sleep(0.2)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def _stop(stack: RunningStack, sig: signal.Signals, var_dir: Path) -> None:
+    stack.process.send_signal(sig)
+    try:
+        code = stack.process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"devstack did not stop on {sig.name}:\n{stack.text()}")
+    assert code == 0, stack.text()
+    assert _processes_of(var_dir) == [], "a service outlived the devstack"
+    assert _refused(stack.rpc)
+    assert _refused(stack.api)
+
+
+@pytest.mark.chain
+@pytest.mark.slow
+def test_devstack_deploys_stops_cleanly_and_reuses_the_deployment(
+    tmp_path: Path, start_stack: Any
+) -> None:
+    var_dir = tmp_path / "var"
+    deployer = dev_accounts(1)[0].address
+
+    first = start_stack(var_dir, "first")
+    version = httpx.get(f"{first.api}/api/v1/version", timeout=5).json()
+    contracts = version["contracts"]
+    assert version["chain_id"] == 31337
+    assert {"ShotToken", "ValidatorRegistry", "RewardDistributor", "DatasetMarket"} <= set(
+        contracts
+    )
+    w3 = first.w3()
+    for name, address in contracts.items():
+        assert w3.eth.get_code(address) != b"", f"no code at {name}"
+    nonce_after_first = w3.eth.get_transaction_count(deployer)
+    banner = first.text()
+    assert "DEV ONLY" in banner
+    assert DEV_KEY_0 in banner
+    assert all(address in banner for address in contracts.values())
+    deployments = (var_dir / "deployments.json").read_bytes()
+
+    _stop(first, signal.SIGINT, var_dir)
+    assert (var_dir / "chain" / "anvil-state.json").is_file()
+
+    second = start_stack(var_dir, "second")
+    again = httpx.get(f"{second.api}/api/v1/version", timeout=5).json()
+    assert again["contracts"] == contracts
+    assert (var_dir / "deployments.json").read_bytes() == deployments
+    # Not one transaction from the deployer: nothing was deployed or funded again.
+    assert second.w3().eth.get_transaction_count(deployer) == nonce_after_first
+    assert "reusing the contracts" in second.text()
+
+    _stop(second, signal.SIGTERM, var_dir)
+
+
+@pytest.mark.chain
+@pytest.mark.slow
+def test_services_die_with_a_killed_devstack(tmp_path: Path, start_stack: Any) -> None:
+    var_dir = tmp_path / "var"
+    stack = start_stack(var_dir, "killed")
+    assert len(_processes_of(var_dir)) >= 2
+    stack.process.kill()
+    stack.process.wait(timeout=STOP_TIMEOUT_S)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _processes_of(var_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_of(var_dir) == [], "orphaned services after SIGKILL of the devstack"
