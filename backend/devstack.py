@@ -127,13 +127,17 @@ class _DeployedArtifacts(BaseModel):
     contracts: dict[str, str] = Field(max_length=64)
 
 
+#: ``prctl`` resolved in the parent: the child between fork and exec should do no more
+#: than call it.
+_PRCTL: Final = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+
+
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
     """A ``preexec_fn`` asking the kernel to SIGTERM the child if the devstack dies."""
 
     def preexec() -> None:
-        if sys.platform == "linux":
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
         # The parent may already have died between fork and prctl.
         if os.getppid() != parent_pid:
             os._exit(1)
@@ -258,10 +262,10 @@ class ManagedProcess:
 def _json_rpc_answers(url: str, chain_id: int) -> bool:
     payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
     try:
-        reply = httpx.post(url, json=payload, timeout=_PROBE_TIMEOUT_S)
-        return bool(reply.json().get("result") == hex(chain_id))
+        answer = httpx.post(url, json=payload, timeout=_PROBE_TIMEOUT_S).json()
     except (httpx.HTTPError, ValueError):
         return False
+    return isinstance(answer, dict) and answer.get("result") == hex(chain_id)
 
 
 def _http_ok(url: str) -> bool:
@@ -411,8 +415,8 @@ class Devstack:
             expected_chain_id=DEV_CHAIN_ID,
             policy=RetryPolicy(attempts=3, timeout_s=10),
         )
-        deployment, reused = self._deploy_or_reuse(w3)
-        self._fund_dev_accounts(w3, deployment)
+        deployment, reused = self.deploy_or_reuse(w3)
+        self.fund_dev_accounts(w3, deployment)
         self._start(self._backend_service(), deadline)
         return deployment, reused
 
@@ -490,7 +494,12 @@ class Devstack:
 
     # --- contracts -------------------------------------------------------------------
 
-    def _deploy_or_reuse(self, w3: Web3) -> tuple[Deployment, bool]:
+    def deploy_or_reuse(self, w3: Web3) -> tuple[Deployment, bool]:
+        """The contracts on ``w3``'s chain and whether they were reused (not deployed now).
+
+        Reuse needs the deployments file's entry for the dev chain, code at every address,
+        and the artifacts recorded at deployment to equal the shipped ones.
+        """
         path = self.settings.deployments_path
         fingerprint = artifacts_fingerprint()
         existing = load_deployments(path).get(DEV_CHAIN_ID)
@@ -537,7 +546,7 @@ class Devstack:
             return "the contract artifacts changed since they were deployed"
         return None
 
-    def _fund_dev_accounts(self, w3: Web3, deployment: Deployment) -> None:
+    def fund_dev_accounts(self, w3: Web3, deployment: Deployment) -> None:
         """Top every funded dev account up to ``fund_shot`` SHOT from the treasury."""
         token = ShotToken.from_deployment(w3, deployment)
         decimals = token.decimals()

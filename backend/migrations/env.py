@@ -14,6 +14,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import backend.models  # noqa: F401 - importing the package registers every table model
 from backend.core.config import Settings
 from backend.core.db import Wei, create_db_engine
 

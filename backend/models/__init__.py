@@ -1,1 +1,6 @@
-"""Data shapes of the backend: table models and the public schemas built on them."""
+"""Data shapes of the backend: table models and the public schemas built on them.
+
+Every module that defines a ``table=True`` model is imported here, so that importing
+``backend.models`` registers all tables on ``SQLModel.metadata`` (Alembic's autogenerate
+and the migrations-match-models test rely on it).
+"""

@@ -72,8 +72,6 @@ interface IRewardDistributor {
     error RewardDistributorInvalidProof();
     /// @notice `account` already claimed `cumulativeAmount` or more.
     error RewardDistributorNothingToClaim(address account, uint256 cumulativeAmount, uint256 alreadyClaimed);
-    /// @notice Paying the claim would make total claimed exceed total funded.
-    error RewardDistributorClaimExceedsFunding(uint256 totalClaimedAfter, uint256 totalFunded);
     /// @notice The token has no emission released to draw.
     error RewardDistributorNoEmission();
 
@@ -194,7 +192,9 @@ interface IRewardDistributor {
     /// @notice Total SHOT added to the reward pool, from every source.
     function totalFunded() external view returns (uint256);
 
-    /// @notice Total SHOT paid out by claims.
+    /// @notice Total SHOT paid out by claims: `totalFunded()` minus the pool's token balance (claims are
+    /// the only outflow). Tokens transferred to the distributor without `fund` are not funding and make
+    /// this figure smaller by their amount (never below zero).
     function totalClaimed() external view returns (uint256);
 
     /// @notice Cumulative amount already paid to `account`.

@@ -9,8 +9,10 @@ The tests use the machine's PostgreSQL, never a mock, and never skip:
   that server is used.
 * Otherwise the local Debian cluster is used (``pg_lsclusters``; PostgreSQL 15 on the
   project's machines). If it is down it is started with ``pg_ctlcluster <ver> <name>
-  start`` (this needs root) and stopped again at the end of the session. A login role
-  ``shotbank_test`` gets a fresh random password through ``runuser -u postgres -- psql``.
+  start`` (this needs root) and left running: stopping it could break another test
+  session using it at the same time. A login role ``shotbank_test_<random>`` with a
+  random password is created for the session through ``runuser -u postgres -- psql``
+  and dropped at its end.
 
 Either way each test session gets its own database ``shotbank_test_<random>``, dropped
 afterwards. When no server can be had the fixture fails with what to install or run
@@ -39,7 +41,6 @@ from backend.core.config import Settings
 from backend.main import create_app
 
 _PG_ADMIN_URL_ENV = "SHOTBANK_TEST_POSTGRES_ADMIN_URL"
-_PG_ROLE = "shotbank_test"
 
 
 #: Variables that locate tools or test servers, not settings; they stay.
@@ -112,23 +113,6 @@ class _Cluster:
     online: bool
 
 
-def _local_cluster() -> _Cluster:
-    if shutil.which("pg_lsclusters") is None:
-        pytest.fail(
-            "PostgreSQL is not installed (no pg_lsclusters): `apt-get install -y postgresql`, "
-            f"or set {_PG_ADMIN_URL_ENV}",
-            pytrace=False,
-        )
-    listing = subprocess.run(
-        ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
-    clusters = [line.split() for line in listing.splitlines() if line.strip()]
-    if not clusters:
-        pytest.fail("PostgreSQL has no cluster (pg_lsclusters lists none)", pytrace=False)
-    version, name, port, status = clusters[0][:4]
-    return _Cluster(version=version, name=name, port=int(port), online=status == "online")
-
-
 def _run(argv: list[str], what: str) -> str:
     try:
         result = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120)
@@ -167,7 +151,6 @@ def postgres_admin_url() -> Iterator[URL]:
         yield make_url(given)
         return
     cluster = _local_cluster()
-    started = False
     if not cluster.online:
         if os.geteuid() != 0:
             pytest.fail(
@@ -177,26 +160,21 @@ def postgres_admin_url() -> Iterator[URL]:
                 pytrace=False,
             )
         _run(["pg_ctlcluster", cluster.version, cluster.name, "start"], "starting PostgreSQL")
-        started = True
+    # A role per session: concurrent sessions never change each other's password.
+    role = f"shotbank_test_{secrets.token_hex(6)}"
+    password = secrets.token_hex(16)
+    _psql(cluster, f"CREATE ROLE {role} WITH LOGIN CREATEDB PASSWORD '{password}'")
     try:
-        password = secrets.token_hex(16)
-        _psql(
-            cluster,
-            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
-            f"'{_PG_ROLE}') THEN CREATE ROLE {_PG_ROLE}; END IF; END $$;",
-        )
-        _psql(cluster, f"ALTER ROLE {_PG_ROLE} WITH LOGIN CREATEDB PASSWORD '{password}'")
         yield URL.create(
             "postgresql+psycopg",
-            username=_PG_ROLE,
+            username=role,
             password=password,
             host="127.0.0.1",
             port=cluster.port,
             database="postgres",
         )
     finally:
-        if started:
-            _run(["pg_ctlcluster", cluster.version, cluster.name, "stop"], "stopping PostgreSQL")
+        _psql(cluster, f"DROP ROLE IF EXISTS {role}")
 
 
 @pytest.fixture(scope="session")

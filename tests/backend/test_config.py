@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -78,7 +79,7 @@ def test_database_url_is_secret_and_displayed_without_password() -> None:
     [("port", 0), ("port", 70000), ("chain_id", 0), ("git_commit", "not-a-sha"),
      ("environment", "prod"), ("max_concurrency", 0)],
 )  # fmt: skip
-def test_out_of_range_values_are_refused(field: str, value: object) -> None:
+def test_out_of_range_values_are_refused(field: str, value: Any) -> None:
     with pytest.raises(ValidationError):
         Settings(**{field: value})
 

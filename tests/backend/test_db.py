@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import StatementError
 from sqlmodel import SQLModel
 
+import backend.models  # noqa: F401 - registers the table models
 from backend.core.config import Settings
 from backend.core.db import UINT256_MAX, Wei, WeiField, create_db_engine
 from backend.core.migrate import current_revision, head_revision, upgrade_to_head

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import os
 import signal
 import socket
@@ -18,11 +19,13 @@ from typing import Any
 import httpx
 import pytest
 from rich.console import Console
-from shotbank.chain.devnode import dev_accounts
+from shotbank.chain.contracts import ShotToken
+from shotbank.chain.deployments import load_deployments
+from shotbank.chain.devnode import AnvilNode, dev_accounts
 from web3 import HTTPProvider, Web3
 
 from backend.core.config import Settings
-from backend.devstack import Devstack, DevstackSettings, ensure_port_free
+from backend.devstack import DEV_ROLES, Devstack, DevstackSettings, ensure_port_free
 from backend.errors import DevstackError, PortInUseError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -258,3 +261,54 @@ def test_services_die_with_a_killed_devstack(tmp_path: Path, start_stack: Any) -
     while _processes_of(var_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _processes_of(var_dir) == [], "orphaned services after SIGKILL of the devstack"
+
+
+# --- deployment reuse and funding, against a fresh anvil -----------------------------------
+
+
+@pytest.mark.chain
+def test_deployment_is_reused_only_while_code_and_artifacts_match(
+    settings: Settings, anvil_w3: Web3
+) -> None:
+    stack, _ = _quiet_stack(settings)
+    settings.var_dir.joinpath("chain").mkdir(parents=True)
+    first, reused = stack.deploy_or_reuse(anvil_w3)
+    assert not reused
+    assert stack.deploy_or_reuse(anvil_w3) == (first, True)
+
+    record = json.loads(stack.artifacts_file.read_text())
+    record["artifacts_sha256"] = "0" * 64
+    stack.artifacts_file.write_text(json.dumps(record))
+    redeployed, reused = stack.deploy_or_reuse(anvil_w3)
+    assert not reused
+    assert redeployed.contracts["ShotToken"] != first.contracts["ShotToken"]
+    assert load_deployments(settings.deployments_path)[31337] == redeployed
+
+
+@pytest.mark.chain
+def test_deployment_is_redeployed_when_the_chain_lost_its_code(
+    settings: Settings, anvil_w3: Web3, anvil_binary: Path
+) -> None:
+    stack, output = _quiet_stack(settings)
+    settings.var_dir.joinpath("chain").mkdir(parents=True)
+    stack.deploy_or_reuse(anvil_w3)
+    with AnvilNode(anvil_binary) as fresh:
+        _, reused = stack.deploy_or_reuse(Web3(HTTPProvider(fresh.url)))
+    assert not reused
+    assert "chain state was reset" in output.getvalue()
+
+
+@pytest.mark.chain
+def test_funding_tops_dev_accounts_up_once(settings: Settings, anvil_w3: Web3) -> None:
+    stack, _ = _quiet_stack(settings, fund_shot=1_500)
+    settings.var_dir.joinpath("chain").mkdir(parents=True)
+    deployment, _ = stack.deploy_or_reuse(anvil_w3)
+    stack.fund_dev_accounts(anvil_w3, deployment)
+    token = ShotToken.from_deployment(anvil_w3, deployment)
+    funded = [stack.accounts[role.index].address for role in DEV_ROLES if role.funded]
+    assert {token.balance_of(address) for address in funded} == {1_500 * 10**18}
+    assert token.balance_of(stack.accounts[1].address) == 0
+    treasury = stack.accounts[0].address
+    nonce = anvil_w3.eth.get_transaction_count(treasury)
+    stack.fund_dev_accounts(anvil_w3, deployment)
+    assert anvil_w3.eth.get_transaction_count(treasury) == nonce

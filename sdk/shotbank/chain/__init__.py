@@ -2,7 +2,8 @@
 
 - :mod:`~shotbank.chain.abi` -- ABIs and bytecode shipped with the package
 - :mod:`~shotbank.chain.contracts` -- typed wrappers of the four contracts
-- :mod:`~shotbank.chain.deployments` / :mod:`~shotbank.chain.deploy` -- where they live, and deploying them
+- :mod:`~shotbank.chain.deployments` -- where the contracts live, per chain
+- :mod:`~shotbank.chain.deploy` -- deploying and wiring them
 - :mod:`~shotbank.chain.eip712` -- epoch-root typed data, signing and verification
 - :mod:`~shotbank.chain.siwe` -- Sign-In with Ethereum messages
 - :mod:`~shotbank.chain.merkle` -- OpenZeppelin-compatible StandardMerkleTree
@@ -14,3 +15,74 @@
 
 Import what you need from the submodules; this package re-exports the common names.
 """
+
+from shotbank.chain.abi import CONTRACT_NAMES, load_abi, load_artifact
+from shotbank.chain.contracts import (
+    ContractCall,
+    DatasetMarket,
+    RewardDistributor,
+    ShotToken,
+    ValidatorRegistry,
+    send_call,
+)
+from shotbank.chain.deploy import DeployParams, deploy_all
+from shotbank.chain.deployments import (
+    Deployment,
+    get_deployment,
+    load_deployments,
+    save_deployment,
+)
+from shotbank.chain.eip712 import (
+    EpochRoot,
+    EpochRootSignature,
+    bundle_signatures,
+    recover_epoch_root_signer,
+    sign_epoch_root,
+)
+from shotbank.chain.errors import ChainError
+from shotbank.chain.indexer import EventBatch, EventHandler, Indexer, LogSource, SqliteIndexerStore
+from shotbank.chain.merkle import StandardMerkleTree, rewards_tree
+from shotbank.chain.outbox import Outbox, OutboxPolicy, SqliteOutboxStore, TxIntent, TxStatus
+from shotbank.chain.rpc import RetryPolicy, connect
+from shotbank.chain.siwe import build_siwe_message, new_nonce, verify_siwe_message
+
+__all__ = [
+    "CONTRACT_NAMES",
+    "ChainError",
+    "ContractCall",
+    "DatasetMarket",
+    "DeployParams",
+    "Deployment",
+    "EpochRoot",
+    "EpochRootSignature",
+    "EventBatch",
+    "EventHandler",
+    "Indexer",
+    "LogSource",
+    "Outbox",
+    "OutboxPolicy",
+    "RetryPolicy",
+    "RewardDistributor",
+    "ShotToken",
+    "SqliteIndexerStore",
+    "SqliteOutboxStore",
+    "StandardMerkleTree",
+    "TxIntent",
+    "TxStatus",
+    "ValidatorRegistry",
+    "build_siwe_message",
+    "bundle_signatures",
+    "connect",
+    "deploy_all",
+    "get_deployment",
+    "load_abi",
+    "load_artifact",
+    "load_deployments",
+    "new_nonce",
+    "recover_epoch_root_signer",
+    "rewards_tree",
+    "save_deployment",
+    "send_call",
+    "sign_epoch_root",
+    "verify_siwe_message",
+]

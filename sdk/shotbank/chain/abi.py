@@ -13,8 +13,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final, TypeAlias
 
-from eth_abi import decode as abi_decode
-from eth_utils import function_abi_to_4byte_selector
+from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import function_abi_to_4byte_selector
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shotbank.chain.errors import ArtifactNotFoundError, ChainConfigError
@@ -115,7 +115,11 @@ def describe_revert(data: str | bytes | None) -> str:
     """
     if data is None:
         return "reverted without data"
-    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
+    raw = (
+        bytes.fromhex(data[2:] if data.startswith("0x") else data)
+        if isinstance(data, str)
+        else data
+    )
     if len(raw) < 4:
         return f"reverted with 0x{raw.hex()}"
     if raw[:4] == bytes.fromhex("08c379a0"):
@@ -133,6 +137,7 @@ def describe_revert(data: str | bytes | None) -> str:
         return f"{entry['name']}(<undecodable 0x{raw[4:].hex()}>)"
     names = [str(i.get("name") or f"arg{n}") for n, i in enumerate(entry.get("inputs", []))]
     args = ", ".join(
-        f"{n}={'0x' + v.hex() if isinstance(v, bytes) else v}" for n, v in zip(names, values, strict=True)
+        f"{n}={'0x' + v.hex() if isinstance(v, bytes) else v}"
+        for n, v in zip(names, values, strict=True)
     )
     return f"{entry['name']}({args})"

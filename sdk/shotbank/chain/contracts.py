@@ -14,13 +14,13 @@ from enum import IntEnum
 from typing import Any, ClassVar, Self
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError
-from web3.types import TxParams, TxReceipt
+from web3.types import TxParams, TxReceipt, Wei
 
 from shotbank.chain.abi import describe_revert, load_abi
 from shotbank.chain.deployments import Deployment
@@ -83,7 +83,7 @@ def send_call(
         "from": account.address,
         "to": to_checksum_address(call.to),
         "data": HexBytes(call.data),
-        "value": call.value,
+        "value": Wei(call.value),
     }
     try:
         gas = int(w3.eth.estimate_gas(params))
@@ -129,7 +129,7 @@ class _Wrapper:
     def __init__(self, w3: Web3, address: str) -> None:
         """Wrap the contract at ``address`` with the shipped ABI."""
         self.w3 = w3
-        self.address = str(to_checksum_address(address))
+        self.address = to_checksum_address(address)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=load_abi(self.NAME))
 
     @classmethod
@@ -178,7 +178,9 @@ class ShotToken(_Wrapper):
 
     def allowance(self, owner: str, spender: str) -> int:
         """What ``spender`` may still pull from ``owner``."""
-        return int(self._read("allowance", to_checksum_address(owner), to_checksum_address(spender)))
+        return int(
+            self._read("allowance", to_checksum_address(owner), to_checksum_address(spender))
+        )
 
     def nonces(self, owner: str) -> int:
         """ERC-2612 permit nonce of ``owner``."""
@@ -450,7 +452,10 @@ class RewardDistributor(_Wrapper):
         snapshot_block: int,
         signatures: Sequence[EpochRootSignature],
     ) -> ContractCall:
-        """Submit ``epoch_root`` with signatures (use :func:`~shotbank.chain.eip712.bundle_signatures`)."""
+        """Submit ``epoch_root`` with signatures ordered by signer.
+
+        Order them with :func:`~shotbank.chain.eip712.bundle_signatures`.
+        """
         return self._write(
             "submitRoot",
             epoch_root.epoch,

@@ -6,7 +6,7 @@ One code path for py-evm unit tests, anvil integration tests and ``make up``. Or
 2. ``ValidatorRegistry(token, minStake, unbondingDelay, owner=deployer)``
 3. ``RewardDistributor(token, registry, admin, guardian, challengeWindow, maxSnapshotAge)``
 4. ``DatasetMarket(token, distributor, treasury, validatorPool, admin, bps...)``
-5. ``ShotToken.setRewardDistributor(distributor)``, ``ValidatorRegistry.setRewardDistributor(distributor)``
+5. ``setRewardDistributor(distributor)`` on ShotToken and on ValidatorRegistry
 6. ``DatasetMarket.grantRole(LISTER_ROLE, lister)`` when the deployer is the market's admin
 
 The token and registry stay owned by the deployer (their only owner action is the
@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_abi import encode as abi_encode
+from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from web3 import Web3
 from web3.exceptions import ContractLogicError
-from web3.types import TxParams
+from web3.types import TxParams, Wei
 
 from shotbank.chain.abi import describe_revert, load_artifact
 from shotbank.chain.contracts import (
@@ -53,7 +53,7 @@ class DeployParams(BaseModel):
     min_stake: int = Field(default=1_000 * _ETHER, gt=0)
     unbonding_delay_s: int = Field(default=7 * 24 * 3600, gt=0, le=365 * 24 * 3600)
     challenge_window_s: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
-    max_snapshot_age_blocks: int = Field(default=7200, gt=0, le=50_000)
+    max_snapshot_age_blocks: int = Field(default=1000, gt=0, le=50_000)
     contributor_bps: int = Field(default=7_000, ge=0, le=10_000)
     validator_bps: int = Field(default=2_000, ge=0, le=10_000)
     treasury_bps: int = Field(default=1_000, ge=0, le=10_000)
@@ -85,7 +85,7 @@ def deploy_contract(w3: Web3, deployer: LocalAccount, name: str, *args: Any) -> 
     if len(types) != len(args):
         raise ChainConfigError(f"{name} takes {len(types)} constructor arguments, got {len(args)}")
     data = HexBytes(artifact.bytecode) + abi_encode(types, list(args))
-    params: TxParams = {"from": deployer.address, "data": data, "value": 0}
+    params: TxParams = {"from": deployer.address, "data": data, "value": Wei(0)}
     try:
         gas = int(w3.eth.estimate_gas(params))
     except ContractLogicError as exc:
@@ -119,20 +119,46 @@ def deploy_all(
     pool = to_checksum_address(p.validator_pool) if p.validator_pool else treasury
 
     token_address, start_block = deploy_contract(
-        w3, deployer, "ShotToken", treasury, p.genesis_supply, p.emission_rate_per_second,
+        w3,
+        deployer,
+        "ShotToken",
+        treasury,
+        p.genesis_supply,
+        p.emission_rate_per_second,
         deployer.address,
     )
     registry_address, _ = deploy_contract(
-        w3, deployer, "ValidatorRegistry", token_address, p.min_stake, p.unbonding_delay_s,
+        w3,
+        deployer,
+        "ValidatorRegistry",
+        token_address,
+        p.min_stake,
+        p.unbonding_delay_s,
         deployer.address,
     )
     distributor_address, _ = deploy_contract(
-        w3, deployer, "RewardDistributor", token_address, registry_address, admin, guardian,
-        p.challenge_window_s, p.max_snapshot_age_blocks,
+        w3,
+        deployer,
+        "RewardDistributor",
+        token_address,
+        registry_address,
+        admin,
+        guardian,
+        p.challenge_window_s,
+        p.max_snapshot_age_blocks,
     )
     market_address, _ = deploy_contract(
-        w3, deployer, "DatasetMarket", token_address, distributor_address, treasury, pool, admin,
-        p.contributor_bps, p.validator_bps, p.treasury_bps,
+        w3,
+        deployer,
+        "DatasetMarket",
+        token_address,
+        distributor_address,
+        treasury,
+        pool,
+        admin,
+        p.contributor_bps,
+        p.validator_bps,
+        p.treasury_bps,
     )
 
     token = ShotToken(w3, token_address)

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils.address import is_address, to_checksum_address
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -64,8 +64,8 @@ class Deployment(BaseModel):
 
     chain_id: int = Field(alias="chainId", ge=1, lt=2**64)
     start_block: int = Field(alias="startBlock", ge=0)
-    contracts: dict[Annotated[str, Field(min_length=1, max_length=64)], ChecksumAddressStr] = (
-        Field(max_length=_MAX_CONTRACTS)
+    contracts: dict[Annotated[str, Field(min_length=1, max_length=64)], ChecksumAddressStr] = Field(
+        max_length=_MAX_CONTRACTS
     )
 
     def address(self, name: str) -> str:
@@ -152,9 +152,7 @@ def save_deployment(path: Path, deployment: Deployment) -> None:
     with _locked(path):
         entries = load_deployments(path)
         entries[deployment.chain_id] = deployment
-        document = {
-            str(chain_id): entries[chain_id].to_json_dict() for chain_id in sorted(entries)
-        }
+        document = {str(chain_id): entries[chain_id].to_json_dict() for chain_id in sorted(entries)}
         payload = (json.dumps(document, indent=2) + "\n").encode()
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
         try:

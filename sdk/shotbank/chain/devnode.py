@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import IO, Final, Self
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -87,7 +87,7 @@ class AnvilNode:
         self.startup_timeout_s = startup_timeout_s
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:

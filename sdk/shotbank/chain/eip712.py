@@ -21,7 +21,9 @@ from typing import Any, Final
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_typing import ChecksumAddress
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shotbank.chain.deployments import ChecksumAddressStr
@@ -223,7 +225,7 @@ def recover_epoch_root_signer(
 
 def bundle_signatures(
     epoch_root: EpochRoot,
-    signatures: Iterable[bytes] | Mapping[str, bytes],
+    signatures: Iterable[bytes] | Mapping[ChecksumAddress, bytes] | Mapping[str, bytes],
     *,
     chain_id: int,
     verifying_contract: str,

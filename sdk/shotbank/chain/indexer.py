@@ -23,22 +23,25 @@ that.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from eth_utils import event_abi_to_log_topic, to_checksum_address
+from eth_typing import ChecksumAddress
+from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import BlockNotFound
 from web3.types import FilterParams, LogReceipt
 
-from shotbank.chain.errors import IndexerError, ReorgTooDeepError
+from shotbank.chain.errors import IndexerError, NodeUnavailableError, ReorgTooDeepError
 
 __all__ = [
     "Checkpoint",
@@ -53,6 +56,7 @@ __all__ = [
 ]
 
 _MAX_BATCH_BLOCKS: Final = 10_000
+_log = logging.getLogger(__name__)
 
 
 def _hex(value: bytes) -> str:
@@ -105,6 +109,8 @@ class StepResult(BaseModel):
     applied_to: int | None = None
     events: int = 0
     rolled_back_to: int | None = None
+    reorg_reason: str | None = None
+    """How the reorg was detected (``"parent hash mismatch"``...)."""
     aborted: str | None = None
     """Why the step changed nothing although there was work (the chain moved mid-step)."""
 
@@ -149,7 +155,9 @@ class IndexerStore(Protocol):
         """All remembered block hashes."""
         ...
 
-    def forget_blocks(self, name: str, *, above: int | None = None, below: int | None = None) -> None:
+    def forget_blocks(
+        self, name: str, *, above: int | None = None, below: int | None = None
+    ) -> None:
         """Delete remembered hashes above and/or below the given numbers."""
         ...
 
@@ -222,7 +230,8 @@ class SqliteIndexerStore:
     def save_block_hashes(self, name: str, hashes: Mapping[int, str]) -> None:
         """See :meth:`IndexerStore.save_block_hashes`."""
         self.connection.executemany(
-            "INSERT OR REPLACE INTO indexer_block (name, block_number, block_hash) VALUES (?, ?, ?)",
+            "INSERT OR REPLACE INTO indexer_block (name, block_number, block_hash)"
+            " VALUES (?, ?, ?)",
             [(name, number, block_hash) for number, block_hash in hashes.items()],
         )
 
@@ -233,7 +242,9 @@ class SqliteIndexerStore:
         ).fetchall()
         return {int(number): str(block_hash) for number, block_hash in rows}
 
-    def forget_blocks(self, name: str, *, above: int | None = None, below: int | None = None) -> None:
+    def forget_blocks(
+        self, name: str, *, above: int | None = None, below: int | None = None
+    ) -> None:
         """See :meth:`IndexerStore.forget_blocks`."""
         if above is not None:
             self.connection.execute(
@@ -291,7 +302,7 @@ class Indexer:
         self.confirmations = confirmations
         self.batch_blocks = batch_blocks
         self.reorg_window = reorg_window
-        self._events: dict[tuple[str, bytes], tuple[str, Contract]] = {}
+        self._events: dict[tuple[ChecksumAddress, bytes], tuple[str, Contract]] = {}
         for source in sources:
             address = to_checksum_address(source.address)
             contract = w3.eth.contract(address=address, abi=list(source.abi))
@@ -304,7 +315,7 @@ class Indexer:
                 self._events[(address, topic)] = (str(entry["name"]), contract)
         if not self._events:
             raise IndexerError("the log sources declare none of the requested events")
-        self._addresses = sorted({address for address, _ in self._events})
+        self._addresses: list[ChecksumAddress] = sorted({address for address, _ in self._events})
         self._topics = sorted({_hex(topic) for _, topic in self._events})
 
     # -- chain access ---------------------------------------------------------------
@@ -316,10 +327,8 @@ class Indexer:
     def _canonical_hash(self, number: int) -> str | None:
         try:
             return self._header(number)[0]
-        except Exception as exc:
-            if "not found" in str(exc).lower():
-                return None
-            raise
+        except BlockNotFound:
+            return None
 
     # -- checkpoint -----------------------------------------------------------------
 
@@ -344,16 +353,15 @@ class Indexer:
         known = self.store.block_hashes(self.name)
         ancestor: Checkpoint | None = None
         for number in sorted(known, reverse=True):
-            if number >= checkpoint.block_number and number > head:
-                continue
-            if self._canonical_hash(number) == known[number]:
+            if number <= head and self._canonical_hash(number) == known[number]:
                 ancestor = Checkpoint(block_number=number, block_hash=known[number])
                 break
         if ancestor is None:
-            oldest = min(known) if known else checkpoint.block_number
-            if oldest <= self.start_block - 1 and self.start_block - 1 < 0:
+            if self.start_block == 0 and (not known or min(known) == 0):
+                # Even block 0 changed (a reset node): everything is re-derived.
                 ancestor = Checkpoint(block_number=-1, block_hash=None)
             else:
+                oldest = min(known) if known else checkpoint.block_number
                 raise ReorgTooDeepError(
                     f"indexer {self.name!r}: reorg reaches below block {oldest}, the oldest "
                     f"hash kept (window {self.reorg_window}); re-index from block "
@@ -372,15 +380,16 @@ class Indexer:
         head = int(self.w3.eth.block_number)
         checkpoint = self.checkpoint()
         cp = checkpoint.block_number
-        if cp >= 0 and cp <= head and self._canonical_hash(cp) != checkpoint.block_hash:
-            return StepResult(head=head, checkpoint=cp, rolled_back_to=self._rollback(checkpoint, head))
         if cp > head:
             # The node's chain is shorter than what we processed (a reorg to a shorter
             # chain, or a node reset): roll back to what it still has.
-            return StepResult(head=head, checkpoint=cp, rolled_back_to=self._rollback(checkpoint, head))
+            return self._reorg(checkpoint, head, "chain shorter than checkpoint")
         target = head - self.confirmations
         first = cp + 1
         if target < first:
+            # Nothing new to apply; still make sure our checkpoint block is canonical.
+            if cp >= 0 and self._canonical_hash(cp) != checkpoint.block_hash:
+                return self._reorg(checkpoint, head, "checkpoint block hash changed")
             return StepResult(head=head, checkpoint=cp)
         last = min(target, first + self.batch_blocks - 1)
 
@@ -388,42 +397,53 @@ class Indexer:
         numbers = sorted({first, last, *range(window_start, last + 1)})
         headers = {n: self._header(n) for n in numbers}
         if checkpoint.block_hash is not None and headers[first][1] != checkpoint.block_hash:
-            # Parent-hash mismatch: the block after our checkpoint builds on another block.
-            return StepResult(head=head, checkpoint=cp, rolled_back_to=self._rollback(checkpoint, head))
+            # The block after our checkpoint builds on another block than ours.
+            return self._reorg(checkpoint, head, "parent hash mismatch")
         for n in numbers:
             if n - 1 in headers and headers[n][1] != headers[n - 1][0]:
                 return StepResult(head=head, checkpoint=cp, aborted=f"chain moved at block {n}")
 
-        logs = self._get_logs(first, last)
         events: list[IndexedEvent] = []
-        for log in logs:
+        for log in self._get_logs(first, last):
             number = int(log["blockNumber"])
             block_hash = _hex(log["blockHash"])
             if log.get("removed") or (number in headers and headers[number][0] != block_hash):
-                return StepResult(head=head, checkpoint=cp, aborted=f"log from a stale block {number}")
+                return StepResult(
+                    head=head, checkpoint=cp, aborted=f"log from a stale block {number}"
+                )
             decoded = self._decode(log)
             if decoded is not None:
                 events.append(decoded)
         events.sort(key=lambda e: (e.block_number, e.log_index))
         last_hash = headers[last][0]
-        batch = EventBatch(from_block=first, to_block=last, to_block_hash=last_hash, events=tuple(events))
+        batch = EventBatch(
+            from_block=first, to_block=last, to_block_hash=last_hash, events=tuple(events)
+        )
         keep = {n: h for n, (h, _) in headers.items() if n > head - self.reorg_window}
         keep[last] = last_hash
         with self.store.transaction():
             self.handler.apply(batch)
             self.store.save_block_hashes(self.name, keep)
             self.store.forget_blocks(self.name, below=last - self.reorg_window)
-            self.store.set_checkpoint(self.name, Checkpoint(block_number=last, block_hash=last_hash))
+            self.store.set_checkpoint(
+                self.name, Checkpoint(block_number=last, block_hash=last_hash)
+            )
         return StepResult(
             head=head, checkpoint=last, applied_from=first, applied_to=last, events=len(events)
+        )
+
+    def _reorg(self, checkpoint: Checkpoint, head: int, reason: str) -> StepResult:
+        ancestor = self._rollback(checkpoint, head)
+        return StepResult(
+            head=head, checkpoint=ancestor, rolled_back_to=ancestor, reorg_reason=reason
         )
 
     def _get_logs(self, first: int, last: int) -> list[LogReceipt]:
         params: FilterParams = {
             "fromBlock": first,
             "toBlock": last,
-            "address": self._addresses,  # type: ignore[typeddict-item]
-            "topics": [self._topics],  # type: ignore[list-item]
+            "address": self._addresses,
+            "topics": [self._topics],
         }
         return list(self.w3.eth.get_logs(params))
 
@@ -460,13 +480,23 @@ class Indexer:
         return results
 
     def run(self, stop: threading.Event, *, poll_s: float = 2.0) -> None:
-        """Follow the chain until ``stop`` is set, sleeping ``poll_s`` when caught up."""
+        """Follow the chain until ``stop`` is set, sleeping ``poll_s`` when caught up.
+
+        A node that cannot be reached is logged and retried after ``poll_s``; the
+        checkpoint is untouched, so nothing is lost. Other errors (a handler failing, a
+        reorg deeper than the window) end the loop: they need a person.
+        """
         while not stop.is_set():
-            result = self.step()
+            try:
+                result = self.step()
+            except NodeUnavailableError as exc:
+                _log.warning("indexer %s: %s; retrying in %.1f s", self.name, exc, poll_s)
+                stop.wait(poll_s)
+                continue
             if result.caught_up:
                 stop.wait(poll_s)
             elif result.aborted:
-                time.sleep(min(poll_s, 0.2))
+                stop.wait(min(poll_s, 0.2))
 
 
 def _plain(value: Any) -> Any:

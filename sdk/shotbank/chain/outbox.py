@@ -34,16 +34,18 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
-from web3.types import TxParams
+from web3.types import TxParams, Wei
 
+from shotbank.chain.abi import describe_revert
 from shotbank.chain.errors import (
     NodeUnavailableError,
     OutboxError,
+    TransactionError,
     TransactionRevertedError,
     TransactionTimeoutError,
 )
@@ -395,7 +397,9 @@ class SqliteOutboxStore:
 
     def get(self, tx_id: int) -> OutboxTx | None:
         """See :meth:`OutboxStore.get`."""
-        return self._load(self._db.execute("SELECT * FROM outbox_tx WHERE id = ?", (tx_id,)).fetchone())
+        return self._load(
+            self._db.execute("SELECT * FROM outbox_tx WHERE id = ?", (tx_id,)).fetchone()
+        )
 
     def get_by_key(self, *, chain_id: int, sender: str, key: str) -> OutboxTx | None:
         """See :meth:`OutboxStore.get_by_key`."""
@@ -408,12 +412,12 @@ class SqliteOutboxStore:
 
     def open_transactions(self, *, chain_id: int, sender: str) -> list[OutboxTx]:
         """See :meth:`OutboxStore.open_transactions`."""
-        final = tuple(s.value for s in FINAL_STATUSES)
         rows = self._db.execute(
-            "SELECT * FROM outbox_tx WHERE chain_id = ? AND sender = ?"
-            f" AND status NOT IN ({', '.join('?' * len(final))}) ORDER BY nonce",
-            (chain_id, sender, *final),
+            "SELECT * FROM outbox_tx WHERE chain_id = ? AND sender = ? ORDER BY nonce",
+            (chain_id, sender),
         ).fetchall()
+        final = {s.value for s in FINAL_STATUSES}
+        rows = [row for row in rows if row["status"] not in final]
         return [tx for tx in (self._load(row) for row in rows) if tx is not None]
 
     def add_attempt(self, tx_id: int, attempt: TxAttempt, *, now: float) -> None:
@@ -500,7 +504,7 @@ class Outbox:
         self._clock = clock
         self._sleep = sleep
         self.chain_id = int(w3.eth.chain_id)
-        self.sender = str(account.address)
+        self.sender = account.address
 
     # -- building and signing -------------------------------------------------------
 
@@ -551,13 +555,20 @@ class Outbox:
         )
 
     def _estimate_gas(self, intent: TxIntent, to: str | None) -> int:
-        params: TxParams = {"from": self.sender, "value": intent.value, "data": HexBytes(intent.data)}
+        params: TxParams = {
+            "from": self.sender,
+            "value": Wei(intent.value),
+            "data": HexBytes(intent.data),
+        }
         if to is not None:
             params["to"] = to
         try:
             estimate = int(self.w3.eth.estimate_gas(params))
         except ContractLogicError as exc:
-            raise TransactionRevertedError(f"{intent.key}: would revert: {exc}") from exc
+            reason = describe_revert(exc.data) if isinstance(exc.data, str) else str(exc)
+            raise TransactionRevertedError(f"{intent.key}: would revert: {reason}") from exc
+        except Web3RPCError as exc:
+            raise TransactionError(f"{intent.key}: cannot estimate gas: {exc}") from exc
         return estimate * (100 + self.policy.gas_margin_percent) // 100
 
     # -- public API -----------------------------------------------------------------
@@ -694,7 +705,9 @@ class Outbox:
             block_hash = "0x" + bytes(receipt["blockHash"]).hex()
             depth = head - block_number + 1
             status = TxStatus.MINED
-            if depth >= max(self.policy.confirmations, 1) and self._canonical(block_number, block_hash):
+            if depth >= max(self.policy.confirmations, 1) and self._canonical(
+                block_number, block_hash
+            ):
                 if attempt.kind is AttemptKind.CANCEL:
                     status = TxStatus.CANCELLED
                 elif int(receipt["status"]) == 1:
@@ -795,4 +808,3 @@ class Outbox:
             self.store.update(tx.id, now=now, error=f"node refused the transaction: {exc}")
             return
         self.store.update(tx.id, now=now, status=TxStatus.SENT, last_sent_at=now)
-

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import requests
+from eth_typing import URI
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
@@ -91,7 +92,7 @@ class RetryingHTTPProvider(HTTPProvider):
         )
 
     def _delay(self, attempt: int) -> float:
-        base = min(self.policy.max_backoff_s, self.policy.backoff_s * (2**attempt))
+        base = min(self.policy.max_backoff_s, self.policy.backoff_s * float(1 << attempt))
         # Jitter spreads retries of many clients; not security relevant.
         return base * (0.5 + random.random() / 2)  # noqa: S311
 
@@ -102,7 +103,7 @@ class RetryingHTTPProvider(HTTPProvider):
         for attempt in range(attempts):
             try:
                 response: bytes = self._request_session_manager.make_post_request(
-                    self.endpoint_uri, request_data, **self.get_request_kwargs()
+                    URI(endpoint), request_data, **self.get_request_kwargs()
                 )
                 return response
             except requests.HTTPError as exc:

@@ -21,7 +21,7 @@ import siwe
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shotbank.chain.errors import SiweError
@@ -120,7 +120,8 @@ class VerifiedSiwe(BaseModel):
 
 
 def _parse_time(value: str) -> datetime:
-    return siwe.siwe.datetime_from_iso8601_string(value)
+    parsed: datetime = siwe.siwe.datetime_from_iso8601_string(value)
+    return parsed
 
 
 def verify_siwe_message(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
-
 from shotbank.chain.deploy import DeployParams, deploy_all
 from shotbank.chain.deployments import Deployment
+from web3 import Web3
 
 #: Short windows so tests can travel past them.
-TEST_PARAMS = DeployParams(challenge_window_s=60, unbonding_delay_s=600, max_snapshot_age_blocks=100)
+TEST_PARAMS = DeployParams(
+    challenge_window_s=60, unbonding_delay_s=600, max_snapshot_age_blocks=100
+)
 
 
 @pytest.fixture

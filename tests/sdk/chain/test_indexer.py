@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
-
 from shotbank.chain.abi import load_abi
 from shotbank.chain.contracts import ShotToken, send_call
 from shotbank.chain.deploy import deploy_all
 from shotbank.chain.deployments import Deployment
+from shotbank.chain.devnode import AnvilNode
 from shotbank.chain.errors import ReorgTooDeepError
 from shotbank.chain.indexer import EventBatch, Indexer, LogSource, SqliteIndexerStore
+from shotbank.chain.rpc import RetryPolicy, connect
+from web3 import Web3
+
+from .faulty_proxy import FaultyProxy
 
 ETHER = 10**18
 
@@ -43,7 +49,8 @@ class TransferTable:
 
     def apply(self, batch: EventBatch) -> None:
         self.applied.append((batch.from_block, batch.to_block))
-        for i, event in enumerate(batch.events):
+        transfers = [event for event in batch.events if event.event == "Transfer"]
+        for i, event in enumerate(transfers):
             if self.fail_after_rows is not None and i == self.fail_after_rows:
                 raise RuntimeError("handler crashed mid-batch")
             self.db.execute(
@@ -80,13 +87,18 @@ class TransferTable:
 def chain_transfers(w3: Web3, token: ShotToken, start: int, end: int) -> list[tuple[int, int, str]]:
     """The Transfer logs the node has now, straight from eth_getLogs."""
     logs = token.contract.events.Transfer().get_logs(from_block=start, to_block=end)
-    return [(log["blockNumber"], log["logIndex"], "0x" + bytes(log["transactionHash"]).hex()) for log in logs]
+    return [
+        (log["blockNumber"], log["logIndex"], "0x" + bytes(log["transactionHash"]).hex())
+        for log in logs
+    ]
 
 
 class World:
     """A deployed token, some holders, and an indexer following its Transfers."""
 
-    def __init__(self, w3: Web3, deployment: Deployment, keys: list[LocalAccount], db: Path) -> None:
+    def __init__(
+        self, w3: Web3, deployment: Deployment, keys: list[LocalAccount], db: Path
+    ) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.treasury = keys[1]
@@ -105,7 +117,13 @@ class World:
             self.store,
             self.table,
             name="shot-transfers",
-            sources=[LogSource(address=self.token.address, abi=tuple(load_abi("ShotToken")), events=("Transfer",))],
+            sources=[
+                LogSource(
+                    address=self.token.address,
+                    abi=tuple(load_abi("ShotToken")),
+                    events=("Transfer",),
+                )
+            ],
             start_block=self.deployment.start_block,
             **settings,
         )
@@ -120,7 +138,9 @@ class World:
 
     def assert_matches_chain(self) -> None:
         head = self.w3.eth.block_number - self.indexer.confirmations
-        assert self.table.rows() == chain_transfers(self.w3, self.token, self.deployment.start_block, head)
+        assert self.table.rows() == chain_transfers(
+            self.w3, self.token, self.deployment.start_block, head
+        )
         if self.indexer.confirmations == 0:
             derived = self.table.balances()
             for holder in self.holders:
@@ -128,9 +148,11 @@ class World:
 
 
 @pytest.fixture
-def world(anvil_w3: Web3, anvil_deployment: Deployment, dev_keys: list[LocalAccount], tmp_path: Path) -> World:
+def world(
+    anvil_w3: Web3, anvil_deployment: Deployment, dev_keys: list[LocalAccount], tmp_path: Path
+) -> Iterator[World]:
     world = World(anvil_w3, anvil_deployment, dev_keys, tmp_path / "indexer.sqlite")
-    yield world  # type: ignore[misc]
+    yield world
     world.close()
 
 
@@ -169,25 +191,42 @@ def test_real_reorg_rolls_back_and_reapplies_derived_state(world: World) -> None
     orphaned = {row for row in before if row[0] > head - 3}
     assert len(orphaned) == 3
 
-    # Replace the last 3 blocks: one different transfer in the new middle block.
-    newcomer = world.holders[3].address
-    replacement = world.token.transfer(newcomer, 777)
-    rpc(
-        world.w3,
-        "anvil_reorg",
-        3,
-        [[{"from": world.treasury.address, "to": replacement.to, "data": replacement.data}, 1]],
-    )
+    # Replace the last 3 blocks: one different transfer in the new middle block. The gas
+    # is explicit: anvil would estimate it on the pre-reorg state.
+    replacement = world.token.transfer(world.holders[3].address, 777)
+    request = {
+        "from": world.treasury.address,
+        "to": replacement.to,
+        "data": replacement.data,
+        "gas": hex(200_000),
+    }
+    rpc(world.w3, "anvil_reorg", 3, [[request, 1]])
     assert world.w3.eth.block_number == head
 
     step = world.indexer.step()
     assert step.rolled_back_to == head - 3
+    assert step.reorg_reason == "checkpoint block hash changed"
     assert world.table.rollbacks == [head - 3]
     assert not (set(world.table.rows()) & orphaned)
-    print(world.indexer.sync())
+    world.indexer.sync()
     after = world.table.rows()
     assert len(after) == len(before) - 3 + 1
     assert after[-1][0] == head - 1
+    world.assert_matches_chain()
+
+
+@pytest.mark.chain
+def test_reorg_under_new_blocks_is_found_by_parent_hash(world: World) -> None:
+    world.pay(3)
+    world.indexer.sync()
+    head = world.w3.eth.block_number
+    rpc(world.w3, "anvil_reorg", 2, [])
+    world.pay(2)  # the new chain grows past our checkpoint
+    step = world.indexer.step()
+    assert step.reorg_reason == "parent hash mismatch"
+    assert step.rolled_back_to == head - 2
+    world.indexer.sync()
+    assert world.table.rollbacks == [head - 2]
     world.assert_matches_chain()
 
 
@@ -263,9 +302,13 @@ def test_reorg_below_the_kept_window_stops_with_a_clear_error(world: World) -> N
         world.indexer.sync()
 
 
-def test_indexer_on_in_process_pyevm(pyevm_w3: Web3, pyevm_keys: list[LocalAccount], tmp_path: Path) -> None:
+def test_indexer_on_in_process_pyevm(
+    pyevm_w3: Web3, pyevm_keys: list[LocalAccount], tmp_path: Path
+) -> None:
     deployer, treasury, holder = pyevm_keys[:3]
-    deployment = deploy_all(pyevm_w3, deployer, treasury=treasury.address, guardian=deployer.address)
+    deployment = deploy_all(
+        pyevm_w3, deployer, treasury=treasury.address, guardian=deployer.address
+    )
     token = ShotToken.from_deployment(pyevm_w3, deployment)
     send_call(pyevm_w3, treasury, token.transfer(holder.address, 5))
     store = SqliteIndexerStore(tmp_path / "indexer.sqlite")
@@ -281,4 +324,63 @@ def test_indexer_on_in_process_pyevm(pyevm_w3: Web3, pyevm_keys: list[LocalAccou
     )
     indexer.sync()
     assert table.balances()[holder.address] == 5
+    assert len(table.rows()) == 2  # genesis mint + the transfer; other events ignored
     store.close()
+
+
+@pytest.mark.chain
+def test_run_loop_follows_new_blocks_and_survives_a_node_outage(
+    anvil: AnvilNode,
+    anvil_deployment: Deployment,
+    dev_keys: list[LocalAccount],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proxy = FaultyProxy(anvil.url).start()
+    w3 = connect(proxy.url, policy=RetryPolicy(attempts=2, backoff_s=0.01, timeout_s=5))
+    world = World(w3, anvil_deployment, dev_keys, tmp_path / "indexer.sqlite")
+    world.store.close()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def follow() -> None:
+        # SQLite connections belong to their thread: the loop opens its own.
+        try:
+            world.open()
+            world.indexer.run(stop, poll_s=0.05)
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        world.pay(2)
+        wait_for(lambda: count_rows(world.db_path) == 3)
+        proxy.stop()
+        time.sleep(0.3)  # the loop meets a dead node a few times
+        proxy.start()
+        world.pay(1)
+        wait_for(lambda: count_rows(world.db_path) == 4)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        proxy.stop()
+    assert errors == []
+    assert not thread.is_alive()
+    assert "unreachable" in caplog.text
+
+
+def count_rows(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM transfers").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.05)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from shotbank.chain.errors import MerkleError
 from shotbank.chain.merkle import (
     REWARD_LEAF_ENCODING,
@@ -60,9 +59,7 @@ def reward_cases() -> dict[str, list[list[str]]]:
         "duplicates": [*dup, dup[1], dup[1], dup[3]],
         "amounts_near_max": values(9, lambda i: MAX_UINT - i),
         "amounts_zero_and_one": values(5, lambda i: i % 2),
-        "mixed_case_addresses": [
-            [a.upper().replace("0X", "0x"), v] for a, v in values(6)
-        ],
+        "mixed_case_addresses": [[a.upper().replace("0X", "0x"), v] for a, v in values(6)],
         "thousand_leaves": values(1000),
     }
 
@@ -91,7 +88,9 @@ def test_tree_dumped_by_openzeppelin_js_loads_and_proves(
 ) -> None:
     values = reward_cases()["seven_leaves"]
     (reference,) = run_oz(
-        node_binary, project_root, {"op": "build", "cases": [{"encoding": ENCODING, "values": values}]}
+        node_binary,
+        project_root,
+        {"op": "build", "cases": [{"encoding": ENCODING, "values": values}]},
     )
     loaded = StandardMerkleTree.load(reference["dump"])
     assert loaded.root == reference["root"]

@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
-
+from shotbank.chain.contracts import ContractCall, ShotToken, send_call
+from shotbank.chain.deployments import Deployment
 from shotbank.chain.devnode import AnvilNode
-from shotbank.chain.errors import NodeUnavailableError, OutboxError
+from shotbank.chain.errors import (
+    NodeUnavailableError,
+    OutboxError,
+    TransactionRevertedError,
+)
 from shotbank.chain.outbox import (
     AttemptKind,
     Outbox,
@@ -24,6 +29,8 @@ from shotbank.chain.outbox import (
     TxStatus,
 )
 from shotbank.chain.rpc import RetryPolicy, connect
+from web3 import Web3
+from web3.types import Wei
 
 from .faulty_proxy import FaultyProxy
 
@@ -93,15 +100,14 @@ _CRASHING_SENDER = textwrap.dedent(
     from shotbank.chain.outbox import Outbox, OutboxPolicy, SqliteOutboxStore, TxIntent
     from shotbank.chain.rpc import connect
 
-    url, db, key, to, crash_point = sys.argv[1:]
+    url, db, key, to, value, crash_point = sys.argv[1:]
     outbox = Outbox(connect(url), Account.from_key(key), SqliteOutboxStore(db),
                     policy=OutboxPolicy(confirmations=1))
-    outbox.enqueue(TxIntent(key="payout-1", to=to, value=%d))
+    outbox.enqueue(TxIntent(key="payout-1", to=to, value=int(value)))
     if crash_point == "after-send":
         outbox.process()  # broadcasts; the receipt is never looked at
     os.kill(os.getpid(), signal.SIGKILL)
     """
-    % VALUE
 )
 
 
@@ -122,7 +128,17 @@ def test_crash_between_intent_send_and_receipt_lands_exactly_once(
         rpc(anvil_w3, "evm_setAutomine", False)
     db = tmp_path / "outbox.sqlite"
     crashed = subprocess.run(
-        [sys.executable, "-c", _CRASHING_SENDER, anvil.url, str(db), sender.key.hex(), recipient, crash_point],
+        [
+            sys.executable,
+            "-c",
+            _CRASHING_SENDER,
+            anvil.url,
+            str(db),
+            sender.key.hex(),
+            recipient,
+            str(VALUE),
+            crash_point,
+        ],
         capture_output=True,
         timeout=60,
         check=False,
@@ -163,7 +179,8 @@ def test_lost_answer_to_a_send_is_reconciled_without_a_second_transaction(
             outbox.process()
         kept = outbox.get(tx.id)
         assert kept.status is TxStatus.PENDING
-        assert kept.error is not None and "outcome unknown" in kept.error
+        assert kept.error is not None
+        assert "outcome unknown" in kept.error
         final = outbox.wait(tx.id, timeout_s=20, poll_s=0.05)
         assert final.status is TxStatus.CONFIRMED
         assert w3.eth.get_transaction_count(sender.address) == 1
@@ -255,8 +272,6 @@ def test_transaction_reorged_out_is_sent_again_and_lands_once(
     tx = outbox.send(transfer("reorged", recipient))
     tx = outbox.process()[0]
     assert tx.status is TxStatus.MINED
-    mined_block = tx.block_number
-    assert mined_block is not None
 
     # Replace the block holding our transaction (and the one after) with empty blocks.
     rpc(anvil_w3, "evm_mine")
@@ -284,10 +299,13 @@ def test_nonce_taken_by_another_transaction_marks_ours_dropped(
     sender = dev_keys[9]
     outbox = Outbox(anvil_w3, sender, store, policy=OutboxPolicy(confirmations=1))
     tx = outbox.enqueue(transfer("will-be-dropped", dev_keys[1].address))
-    anvil_w3.eth.send_transaction({"from": sender.address, "to": dev_keys[2].address, "value": 1})
+    anvil_w3.eth.send_transaction(
+        {"from": sender.address, "to": dev_keys[2].address, "value": Wei(1)}
+    )
     (dropped,) = outbox.process()
     assert dropped.status is TxStatus.DROPPED
-    assert dropped.error is not None and "not sent by this outbox" in dropped.error
+    assert dropped.error is not None
+    assert "not sent by this outbox" in dropped.error
     assert anvil_w3.eth.get_transaction_count(sender.address) == 1
     assert outbox.enqueue(transfer("next", dev_keys[1].address)).nonce == 1
     del tx
@@ -305,3 +323,107 @@ def test_outbox_works_on_in_process_pyevm(
     assert final.status is TxStatus.CONFIRMED
     assert pyevm_w3.eth.get_balance(recipient) - before == VALUE
     store.close()
+
+
+@pytest.mark.chain
+def test_contract_call_that_would_revert_is_refused_and_not_stored(
+    anvil_w3: Web3,
+    anvil_deployment: Deployment,
+    dev_keys: list[LocalAccount],
+    store: SqliteOutboxStore,
+) -> None:
+    token = ShotToken.from_deployment(anvil_w3, anvil_deployment)
+    poor = dev_keys[6]  # holds no SHOT
+    outbox = Outbox(anvil_w3, poor, store)
+    with pytest.raises(TransactionRevertedError, match="ERC20InsufficientBalance"):
+        outbox.enqueue(token.transfer(dev_keys[7].address, 1).intent("overdraw"))
+    assert store.get_by_key(chain_id=31337, sender=poor.address, key="overdraw") is None
+
+
+@pytest.mark.chain
+def test_token_payout_with_a_lost_answer_emits_exactly_one_transfer_event(
+    anvil: AnvilNode,
+    anvil_deployment: Deployment,
+    dev_keys: list[LocalAccount],
+    store: SqliteOutboxStore,
+) -> None:
+    proxy = FaultyProxy(anvil.url).start()
+    try:
+        w3 = connect(proxy.url, policy=FAST)
+        token = ShotToken.from_deployment(w3, anvil_deployment)
+        treasury, payee = dev_keys[1], dev_keys[8].address
+        outbox = Outbox(w3, treasury, store, policy=OutboxPolicy(confirmations=1))
+        tx = outbox.enqueue(token.transfer(payee, 42 * 10**18).intent("epoch-7-payee"))
+        proxy.drop_after_forward("eth_sendRawTransaction")
+        with pytest.raises(NodeUnavailableError):
+            outbox.process()
+        # A restarted service builds a new outbox on the same store.
+        restarted = Outbox(w3, treasury, store, policy=OutboxPolicy(confirmations=1))
+        assert (
+            restarted.enqueue(token.transfer(payee, 42 * 10**18).intent("epoch-7-payee")).id
+            == tx.id
+        )
+        assert restarted.wait(tx.id, timeout_s=20, poll_s=0.05).status is TxStatus.CONFIRMED
+        events = token.contract.events.Transfer().get_logs(
+            from_block=0, argument_filters={"to": payee}
+        )
+        assert [e["args"]["value"] for e in events] == [42 * 10**18]
+        assert token.balance_of(payee) == 42 * 10**18
+    finally:
+        proxy.stop()
+
+
+_ENQUEUER = textwrap.dedent(
+    """
+    import sys
+    from eth_account import Account
+    from shotbank.chain.outbox import Outbox, SqliteOutboxStore, TxIntent
+    from shotbank.chain.rpc import connect
+
+    url, db, key, to, prefix = sys.argv[1:]
+    outbox = Outbox(connect(url), Account.from_key(key), SqliteOutboxStore(db))
+    for i in range(6):
+        outbox.enqueue(TxIntent(key=f"{prefix}-{i}", to=to, value=1, gas=21000))
+    """
+)
+
+
+@pytest.mark.chain
+def test_two_processes_enqueueing_for_one_sender_get_distinct_nonces(
+    anvil: AnvilNode, anvil_w3: Web3, dev_keys: list[LocalAccount], tmp_path: Path
+) -> None:
+    sender, db = dev_keys[2], tmp_path / "outbox.sqlite"
+    SqliteOutboxStore(db).close()
+    args = [anvil.url, str(db), sender.key.hex(), dev_keys[3].address]
+    workers = [
+        subprocess.Popen([sys.executable, "-c", _ENQUEUER, *args, name], stderr=subprocess.PIPE)
+        for name in ("a", "b")
+    ]
+    for worker in workers:
+        _, err = worker.communicate(timeout=60)
+        assert worker.returncode == 0, err.decode()
+    store = SqliteOutboxStore(db)
+    txs = store.open_transactions(chain_id=31337, sender=sender.address)
+    assert sorted(tx.nonce for tx in txs) == list(range(12))
+    outbox = Outbox(anvil_w3, sender, store, policy=OutboxPolicy(confirmations=1))
+    for tx in txs:
+        assert outbox.wait(tx.id, timeout_s=20, poll_s=0.05).status is TxStatus.CONFIRMED
+    assert anvil_w3.eth.get_transaction_count(sender.address) == 12
+    store.close()
+
+
+@pytest.mark.chain
+def test_transaction_refused_by_the_node_is_kept_and_sent_once_possible(
+    anvil_w3: Web3, dev_keys: list[LocalAccount], store: SqliteOutboxStore
+) -> None:
+    broke = Account.from_key(b"\x07" * 32)
+    outbox = Outbox(anvil_w3, broke, store, policy=OutboxPolicy(confirmations=1))
+    tx = outbox.enqueue(
+        TxIntent(key="needs-gas-money", to=dev_keys[0].address, value=1, gas=21_000)
+    )
+    (refused,) = outbox.process()
+    assert refused.status is TxStatus.PENDING
+    assert refused.error is not None
+    assert "refused" in refused.error
+    send_call(anvil_w3, dev_keys[0], ContractCall(to=broke.address, data="0x", value=10**18))
+    assert outbox.wait(tx.id, timeout_s=20, poll_s=0.05).status is TxStatus.CONFIRMED

@@ -6,8 +6,6 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
-
 from shotbank.chain.contracts import (
     RewardDistributor,
     RootStatus,
@@ -26,6 +24,7 @@ from shotbank.chain.eip712 import (
 )
 from shotbank.chain.errors import TransactionRevertedError
 from shotbank.chain.merkle import rewards_tree
+from web3 import Web3
 
 from .conftest import TEST_PARAMS
 
@@ -106,7 +105,9 @@ def test_python_signed_root_is_accepted_and_python_proofs_pay_out(setup: Setup) 
         sum(STAKES),
     )
     submitter = setup.contributors[2]  # anyone may submit
-    send_call(setup.w3, submitter, setup.distributor.submit_root(root, setup.snapshot_block, bundle))
+    send_call(
+        setup.w3, submitter, setup.distributor.submit_root(root, setup.snapshot_block, bundle)
+    )
     assert setup.distributor.root_status(1) is RootStatus.PENDING
     stored = setup.distributor.epoch_root(1)
     assert (stored.root, stored.cumulative_total) == (tree.root, root.cumulative_total)
@@ -120,14 +121,18 @@ def test_python_signed_root_is_accepted_and_python_proofs_pay_out(setup: Setup) 
         before = setup.token.balance_of(contributor.address)
         proof = tree.get_proof([contributor.address, amount])
         # A third party pays the claim; the tokens still go to the leaf's account.
-        send_call(setup.w3, setup.treasury, setup.distributor.claim(contributor.address, amount, proof))
+        send_call(
+            setup.w3, setup.treasury, setup.distributor.claim(contributor.address, amount, proof)
+        )
         assert setup.token.balance_of(contributor.address) - before == amount
         assert setup.distributor.claimed(contributor.address) == amount
 
     first = setup.contributors[0]
     proof = tree.get_proof([first.address, amounts[first.address]])
     with pytest.raises(TransactionRevertedError, match="RewardDistributorNothingToClaim"):
-        send_call(setup.w3, first, setup.distributor.claim(first.address, amounts[first.address], proof))
+        send_call(
+            setup.w3, first, setup.distributor.claim(first.address, amounts[first.address], proof)
+        )
     with pytest.raises(TransactionRevertedError, match="RewardDistributorInvalidProof"):
         send_call(setup.w3, first, setup.distributor.claim(first.address, 10**30, proof))
 
@@ -159,8 +164,14 @@ def test_second_epoch_pays_only_the_cumulative_difference(setup: Setup) -> None:
 @pytest.mark.parametrize(
     ("domain", "expected_error"),
     [
-        ({"chain_id": 1}, "ValidatorRegistryNotValidatorAtSnapshot|ValidatorRegistrySignersNotAscending"),
-        ({"verifying_contract": "0x" + "11" * 20}, "ValidatorRegistryNotValidatorAtSnapshot|ValidatorRegistrySignersNotAscending"),
+        (
+            {"chain_id": 1},
+            "ValidatorRegistryNotValidatorAtSnapshot|ValidatorRegistrySignersNotAscending",
+        ),
+        (
+            {"verifying_contract": "0x" + "11" * 20},
+            "ValidatorRegistryNotValidatorAtSnapshot|ValidatorRegistrySignersNotAscending",
+        ),
     ],
 )
 def test_signatures_for_another_domain_are_rejected(
@@ -171,7 +182,11 @@ def test_signatures_for_another_domain_are_rejected(
     wrong = setup.sign_all(root, **domain)
     ordered = sorted(wrong, key=lambda s: int(s.signer, 16))
     with pytest.raises(TransactionRevertedError, match=expected_error):
-        send_call(setup.w3, setup.treasury, setup.distributor.submit_root(root, setup.snapshot_block, ordered))
+        send_call(
+            setup.w3,
+            setup.treasury,
+            setup.distributor.submit_root(root, setup.snapshot_block, ordered),
+        )
     assert setup.distributor.root_status(1) is RootStatus.NONE
 
 
@@ -182,10 +197,17 @@ def test_signers_below_two_thirds_of_stake_do_not_reach_quorum(setup: Setup) -> 
     # 1,000 + 2,000 of 6,000 staked is half: not enough.
     signatures = setup.sign_all(root, signers=setup.validators[:2])
     bundle = bundle_signatures(
-        root, [s.signature for s in signatures], chain_id=31337, verifying_contract=setup.registry.address
+        root,
+        [s.signature for s in signatures],
+        chain_id=31337,
+        verifying_contract=setup.registry.address,
     )
     with pytest.raises(TransactionRevertedError, match="RewardDistributorQuorumNotReached"):
-        send_call(setup.w3, setup.treasury, setup.distributor.submit_root(root, setup.snapshot_block, bundle))
+        send_call(
+            setup.w3,
+            setup.treasury,
+            setup.distributor.submit_root(root, setup.snapshot_block, bundle),
+        )
 
 
 @pytest.mark.chain
@@ -193,7 +215,10 @@ def test_unsorted_bundle_is_rejected_by_the_contract(setup: Setup) -> None:
     tree = rewards_tree({setup.contributors[0].address: ETHER})
     root = EpochRoot(epoch=1, root=tree.root, cumulative_total=ETHER)
     bundle = bundle_signatures(
-        root, [s.signature for s in setup.sign_all(root)], chain_id=31337, verifying_contract=setup.registry.address
+        root,
+        [s.signature for s in setup.sign_all(root)],
+        chain_id=31337,
+        verifying_contract=setup.registry.address,
     )
     with pytest.raises(TransactionRevertedError, match="ValidatorRegistrySignersNotAscending"):
         send_call(
