@@ -21,6 +21,13 @@ from web3 import EthereumTesterProvider, Web3
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a dev node ``chain``, so ``-m chain`` selects them all."""
+    for item in items:
+        if "anvil" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.chain)
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     """The repository root."""

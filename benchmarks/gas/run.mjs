@@ -27,7 +27,7 @@ const LEAVES = 10_000;
 const MNEMONIC = "test test test test test test test test test test test junk";
 const typed = JSON.parse(readFileSync(join(HERE, "../../sdk/shotbank/chain/eip712_types.json"), "utf8")).EpochRoot;
 
-const { viem, networkHelpers } = await network.connect();
+const { viem, networkHelpers } = await network.create();
 const publicClient = await viem.getPublicClient();
 const wallets = await viem.getWalletClients();
 const [deployer] = wallets;

@@ -8,10 +8,13 @@ record 0001), and is stopped -- terminate, then kill -- when the context exits.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -37,6 +40,16 @@ DEV_MNEMONIC: Final = "test test test test test test test test test test test ju
 _LISTENING = re.compile(rb"Listening on (127\.0\.0\.1):(\d+)")
 _PLATFORM_BINARY: Final = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 _WRAPPER: Final = Path("node_modules/.bin/anvil")
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies.
+
+    So a test run killed with SIGKILL does not leave anvil processes behind.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def dev_accounts(count: int = 10, mnemonic: str = DEV_MNEMONIC) -> list[LocalAccount]:
@@ -126,6 +139,7 @@ class AnvilNode:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:

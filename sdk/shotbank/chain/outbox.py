@@ -725,14 +725,18 @@ class Outbox:
             )
             tx = self.get(tx.id)
         if used_nonce > tx.nonce:
-            # Our nonce is used, and (looked up after the nonce) none of our attempts
-            # has a receipt: another transaction from this key took it.
-            self.store.update(
-                tx.id,
-                now=now,
-                status=TxStatus.DROPPED,
-                error=f"nonce {tx.nonce} was used by a transaction not sent by this outbox",
-            )
+            # Our nonce is used and (looked up after the nonce) none of our attempts has a
+            # receipt: another transaction from this key took it. Dropping is final, so
+            # only once that use is as deep as a confirmation, and checked once more.
+            deep_block = max(head - max(self.policy.confirmations, 1) + 1, 0)
+            deep_nonce = int(self.w3.eth.get_transaction_count(self.sender, deep_block))
+            if deep_nonce > tx.nonce and self._receipt(tx) is None:
+                self.store.update(
+                    tx.id,
+                    now=now,
+                    status=TxStatus.DROPPED,
+                    error=f"nonce {tx.nonce} was used by a transaction not sent by this outbox",
+                )
             return self.get(tx.id)
         latest = tx.latest_attempt
         if tx.status is TxStatus.PENDING:

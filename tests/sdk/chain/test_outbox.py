@@ -293,22 +293,24 @@ def test_transaction_reorged_out_is_sent_again_and_lands_once(
 
 
 @pytest.mark.chain
-def test_nonce_taken_by_another_transaction_marks_ours_dropped(
+def test_nonce_taken_by_another_transaction_marks_ours_dropped_once_confirmed(
     anvil_w3: Web3, dev_keys: list[LocalAccount], store: SqliteOutboxStore
 ) -> None:
     sender = dev_keys[9]
-    outbox = Outbox(anvil_w3, sender, store, policy=OutboxPolicy(confirmations=1))
-    tx = outbox.enqueue(transfer("will-be-dropped", dev_keys[1].address))
+    outbox = Outbox(anvil_w3, sender, store, policy=OutboxPolicy(confirmations=2))
+    outbox.enqueue(transfer("will-be-dropped", dev_keys[1].address))
     anvil_w3.eth.send_transaction(
         {"from": sender.address, "to": dev_keys[2].address, "value": Wei(1)}
     )
+    (waiting,) = outbox.process()
+    assert waiting.status is TxStatus.PENDING  # the foreign use is not confirmed yet
+    rpc(anvil_w3, "evm_mine")
     (dropped,) = outbox.process()
     assert dropped.status is TxStatus.DROPPED
     assert dropped.error is not None
     assert "not sent by this outbox" in dropped.error
     assert anvil_w3.eth.get_transaction_count(sender.address) == 1
     assert outbox.enqueue(transfer("next", dev_keys[1].address)).nonce == 1
-    del tx
 
 
 def test_outbox_works_on_in_process_pyevm(
