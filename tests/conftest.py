@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3 import EthereumTesterProvider, Web3
+
 from shotbank.chain.devnode import DEV_CHAIN_ID, AnvilNode, dev_accounts, find_anvil
 from shotbank.chain.errors import ChainConfigError
 from shotbank.chain.rpc import RetryPolicy, connect
-from web3 import EthereumTesterProvider, Web3
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

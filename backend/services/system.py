@@ -10,8 +10,6 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
-from shotbank.chain.deployments import Deployment, load_deployments
-from shotbank.chain.errors import DeploymentsFileError
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,6 +20,8 @@ import backend
 from backend.core.migrate import current_revision
 from backend.errors import ConfigurationError
 from backend.models.system import ChainHealth, DatabaseHealth, HealthPublic, VersionPublic
+from shotbank.chain.deployments import Deployment, load_deployments
+from shotbank.chain.errors import DeploymentsFileError
 
 logger = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from shotbank.chain.deployments import Deployment, save_deployment
-from shotbank.chain.devnode import AnvilNode
 
 import backend
 from backend.core.config import Settings
 from backend.core.migrate import head_revision
 from backend.main import create_app
+from shotbank.chain.deployments import Deployment, save_deployment
+from shotbank.chain.devnode import AnvilNode
 from tests.backend.conftest import SettingsFactory
 
 CONTRACTS = {

@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 import pytest
 from rich.console import Console
-from shotbank.chain.contracts import ShotToken
-from shotbank.chain.deployments import load_deployments
-from shotbank.chain.devnode import AnvilNode, dev_accounts
 from web3 import HTTPProvider, Web3
 
 from backend.core.config import Settings
 from backend.devstack import DEV_ROLES, Devstack, DevstackSettings, ensure_port_free
 from backend.errors import DevstackError, PortInUseError
+from shotbank.chain.contracts import ShotToken
+from shotbank.chain.deployments import load_deployments
+from shotbank.chain.devnode import AnvilNode, dev_accounts
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 180.0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
 from shotbank.chain.deploy import DeployParams, deploy_all
 from shotbank.chain.deployments import Deployment
-from web3 import Web3
 
 #: Short windows so tests can travel past them.
 TEST_PARAMS = DeployParams(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
 from shotbank.chain.contracts import (
     DatasetMarket,
     RewardDistributor,
@@ -14,7 +16,6 @@ from shotbank.chain.contracts import (
 from shotbank.chain.deploy import DeployParams, deploy_all
 from shotbank.chain.deployments import Deployment
 from shotbank.chain.errors import TransactionRevertedError
-from web3 import Web3
 
 from .conftest import TEST_PARAMS
 

@@ -7,6 +7,7 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
+
 from shotbank.chain.deployments import (
     Deployment,
     get_deployment,

@@ -9,6 +9,7 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
+
 from shotbank.chain.eip712 import (
     SECP256K1_HALF_N,
     EpochRoot,

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
 from shotbank.chain.abi import load_abi
 from shotbank.chain.contracts import ShotToken, send_call
 from shotbank.chain.deploy import deploy_all
@@ -20,7 +22,6 @@ from shotbank.chain.devnode import AnvilNode
 from shotbank.chain.errors import ReorgTooDeepError
 from shotbank.chain.indexer import EventBatch, Indexer, LogSource, SqliteIndexerStore
 from shotbank.chain.rpc import RetryPolicy, connect
-from web3 import Web3
 
 from .faulty_proxy import FaultyProxy
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from shotbank.chain.errors import MerkleError
 from shotbank.chain.merkle import (
     REWARD_LEAF_ENCODING,

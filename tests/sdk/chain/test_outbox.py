@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.types import Wei
+
 from shotbank.chain.contracts import ContractCall, ShotToken, send_call
 from shotbank.chain.deployments import Deployment
 from shotbank.chain.devnode import AnvilNode
@@ -29,8 +32,6 @@ from shotbank.chain.outbox import (
     TxStatus,
 )
 from shotbank.chain.rpc import RetryPolicy, connect
-from web3 import Web3
-from web3.types import Wei
 
 from .faulty_proxy import FaultyProxy
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
 from shotbank.chain.contracts import (
     RewardDistributor,
     RootStatus,
@@ -24,7 +26,6 @@ from shotbank.chain.eip712 import (
 )
 from shotbank.chain.errors import TransactionRevertedError
 from shotbank.chain.merkle import rewards_tree
-from web3 import Web3
 
 from .conftest import TEST_PARAMS
 

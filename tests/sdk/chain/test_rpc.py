@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from eth_account.signers.local import LocalAccount
+
 from shotbank.chain.devnode import AnvilNode
 from shotbank.chain.errors import ChainIdMismatchError, NodeUnavailableError, RpcError
 from shotbank.chain.rpc import READ_METHODS, RetryPolicy, connect

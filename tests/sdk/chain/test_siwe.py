@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+
 from shotbank.chain.errors import SiweError
 from shotbank.chain.siwe import (
     NONCE_LENGTH,
