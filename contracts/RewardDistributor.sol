@@ -92,6 +92,7 @@ contract RewardDistributor is IRewardDistributor, AccessControl {
         _grantRole(GUARDIAN_ROLE, guardian);
     }
 
+    /// @dev Vetoes and pausing: the guardian, or the admin who can always act as guardian.
     modifier onlyGuardian() {
         if (!hasRole(GUARDIAN_ROLE, msg.sender) && !hasRole(DEFAULT_ADMIN_ROLE, msg.sender)) {
             revert RewardDistributorUnauthorized(msg.sender);
@@ -184,6 +185,8 @@ contract RewardDistributor is IRewardDistributor, AccessControl {
         // Both paths verify the evidence; only the first slashes (the registry slashes once per epoch
         // and has nothing to take from a validator whose stake is already gone).
         if (!_registry.isSlashed(validator, epoch) && _registry.bondedStakeOf(validator) != 0) {
+            // The slashed amount is reported by the registry's Slashed event and the Funded event.
+            // slither-disable-next-line unused-return
             _registry.slash(epoch, validator, signedPending, signedConflicting);
         } else {
             _registry.checkEquivocation(epoch, validator, signedPending, signedConflicting);
@@ -212,7 +215,7 @@ contract RewardDistributor is IRewardDistributor, AccessControl {
             revert RewardDistributorInvalidProof();
         }
 
-        // cumulativeAmount > alreadyClaimed was checked above.
+        // cumulativeAmount > alreadyClaimed was checked above, so this cannot underflow.
         unchecked {
             amount = cumulativeAmount - alreadyClaimed;
         }
@@ -346,8 +349,8 @@ contract RewardDistributor is IRewardDistributor, AccessControl {
 
     /// @dev Returns the record of `epoch` if it is the Pending root and its window is still open.
     function _requireChallengeable(uint64 epoch) private view returns (EpochRoot storage record) {
-        uint256 claimableAt = _ledger.pendingClaimableAt;
-        if (epoch != _head.lastEpoch || claimableAt == 0 || block.timestamp >= claimableAt) {
+        // No Pending root is stored as claimableAt == 0, which `block.timestamp >= claimableAt` also rejects.
+        if (epoch != _head.lastEpoch || block.timestamp >= _ledger.pendingClaimableAt) {
             revert RewardDistributorNotChallengeable(epoch);
         }
         record = _roots[epoch];

@@ -93,10 +93,9 @@ contract ValidatorRegistry is IValidatorRegistry, EIP712, Ownable2Step {
         if (amount == 0) revert ValidatorRegistryZeroAmount();
         uint256 newStake = _stakeCheckpoints[msg.sender].latest() + amount;
         if (newStake < _minStake) revert ValidatorRegistryBelowMinStake(newStake, _minStake);
-        if (!_active.contains(msg.sender) && _active.length() >= MAX_ACTIVE_VALIDATORS) {
+        if (_active.add(msg.sender) && _active.length() > MAX_ACTIVE_VALIDATORS) {
             revert ValidatorRegistryTooManyValidators(MAX_ACTIVE_VALIDATORS);
         }
-        _active.add(msg.sender);
         _totalBonded += amount;
         _setStake(msg.sender, newStake);
         _pushTotal(_totalCheckpoints.latest() + amount);
@@ -109,12 +108,14 @@ contract ValidatorRegistry is IValidatorRegistry, EIP712, Ownable2Step {
         if (amount == 0) revert ValidatorRegistryZeroAmount();
         uint256 current = _stakeCheckpoints[msg.sender].latest();
         if (amount > current) revert ValidatorRegistryInsufficientStake(amount, current);
-        // amount <= current was checked just above.
         uint256 remaining;
+        // amount <= current was checked just above, so this cannot underflow.
         unchecked {
             remaining = current - amount;
         }
         if (remaining != 0 && remaining < _minStake) revert ValidatorRegistryBelowMinStake(remaining, _minStake);
+        // A validator with active stake is always in the set, so removal cannot fail.
+        // slither-disable-next-line unused-return
         if (remaining == 0) _active.remove(msg.sender);
         _setStake(msg.sender, remaining);
         _pushTotal(_totalCheckpoints.latest() - amount);
@@ -130,6 +131,8 @@ contract ValidatorRegistry is IValidatorRegistry, EIP712, Ownable2Step {
     /// @inheritdoc IValidatorRegistry
     function withdraw() external returns (uint256 amount) {
         Unbonding memory unbonding = _unbonding[msg.sender];
+        // Zero means "no unbonding entry"; only the validator's own calls or a slash can empty it.
+        // slither-disable-next-line incorrect-equality
         if (unbonding.amount == 0) revert ValidatorRegistryNothingToWithdraw();
         if (block.timestamp < unbonding.releaseTime) revert ValidatorRegistryUnbondingNotElapsed(unbonding.releaseTime);
         amount = unbonding.amount;
@@ -160,6 +163,8 @@ contract ValidatorRegistry is IValidatorRegistry, EIP712, Ownable2Step {
 
         _slashed[validator][epoch] = true;
         if (active != 0) {
+            // A validator with active stake is always in the set, so removal cannot fail.
+            // slither-disable-next-line unused-return
             _active.remove(validator);
             _setStake(validator, 0);
             _pushTotal(_totalCheckpoints.latest() - active);
@@ -309,11 +314,15 @@ contract ValidatorRegistry is IValidatorRegistry, EIP712, Ownable2Step {
     // Internals
     // ----------------------------------------------------------------------------------------------
 
+    /// @dev Checkpoints.push returns the previous and new values, which the callers already know.
     function _setStake(address validator, uint256 newStake) private {
+        // slither-disable-next-line unused-return
         _stakeCheckpoints[validator].push(Time.blockNumber(), SafeCast.toUint208(newStake));
     }
 
+    /// @dev See `_setStake` for the ignored return values.
     function _pushTotal(uint256 newTotal) private {
+        // slither-disable-next-line unused-return
         _totalCheckpoints.push(Time.blockNumber(), SafeCast.toUint208(newTotal));
     }
 
@@ -326,6 +335,8 @@ contract ValidatorRegistry is IValidatorRegistry, EIP712, Ownable2Step {
 
     function _recover(bytes32 digest, bytes calldata signature, uint256 index) private pure returns (address signer) {
         ECDSA.RecoverError error;
+        // The third return value only details the error, which is reported by index instead.
+        // slither-disable-next-line unused-return
         (signer, error,) = ECDSA.tryRecover(digest, signature);
         if (error != ECDSA.RecoverError.NoError) revert ValidatorRegistryInvalidSignature(index);
     }

@@ -90,9 +90,19 @@ class _Link:
     filesize: int  # file bytes under the child
 
 
+def _binary_cid_prefix(codec: str) -> bytes:
+    """The bytes before the digest in a binary CIDv1 of ``codec`` over sha2-256."""
+    cid = CID("base32", 1, codec, multihash.wrap(bytes(_SHA256_LEN), "sha2-256"))
+    return bytes(cid)[:-_SHA256_LEN]
+
+
+# Built once: constructing a multiformats CID per 256 KiB leaf costs more than hashing it.
+_RAW_PREFIX: Final = _binary_cid_prefix("raw")
+_DAG_PB_PREFIX: Final = _binary_cid_prefix("dag-pb")
+
+
 def _raw_leaf(digest: bytes, size: int) -> _Link:
-    cid = CID("base32", 1, "raw", multihash.wrap(digest, "sha2-256"))
-    return _Link(cid=bytes(cid), tsize=size, filesize=size)
+    return _Link(cid=_RAW_PREFIX + digest, tsize=size, filesize=size)
 
 
 def _encode_node(links: Sequence[_Link]) -> bytes:
@@ -112,10 +122,8 @@ def _encode_node(links: Sequence[_Link]) -> bytes:
 
 def _parent(links: Sequence[_Link]) -> _Link:
     block = _encode_node(links)
-    digest = hashlib.sha256(block).digest()
-    cid = CID("base32", 1, "dag-pb", multihash.wrap(digest, "sha2-256"))
     return _Link(
-        cid=bytes(cid),
+        cid=_DAG_PB_PREFIX + hashlib.sha256(block).digest(),
         tsize=len(block) + sum(link.tsize for link in links),
         filesize=sum(link.filesize for link in links),
     )
