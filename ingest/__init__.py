@@ -1,8 +1,65 @@
-"""Media ingest for Shotbank.
+"""Media ingest for Shotbank: what happens to a clip between upload and scoring.
 
-This package will hold what happens to a clip between the upload and the scoring
-queue: the tus 1.0 upload receiver, magic-byte sniffing, PyAV probing in a
-resource-limited subprocess, content addressing (CIDv1, raw leaves), the ``BlobStore``
-interface with its local and Kubo implementations, and bulk import.
-It has no modules yet.
+* :mod:`ingest.cid` — content addressing: the CIDv1 of ``ipfs add --cid-version 1
+  --raw-leaves``, streamed in the same pass as SHA-256 (:class:`StreamingDigest`);
+* :mod:`ingest.sniff` — magic-byte allow-list of containers (MP4/MOV, Matroska/WebM);
+* :mod:`ingest.probe` — PyAV probing in a resource-limited worker process: streams,
+  codecs and bounds, loudness (EBU R128), a poster thumbnail;
+* :mod:`ingest.blobstore` — the :class:`BlobStore` interface, a local content-addressed
+  store and a Kubo (IPFS) store;
+* :mod:`ingest.errors` — the exception tree with stable reason codes.
+
+The usual order for an upload: feed a :class:`StreamingDigest` while receiving, then
+:func:`sniff_file`, :func:`probe_file` and :meth:`BlobStore.put_file` with the digest.
 """
+
+from ingest.blobstore import BlobInfo, BlobRange, BlobStore, KuboBlobStore, LocalBlobStore
+from ingest.cid import (
+    CidHasher,
+    ContentDigest,
+    StreamingDigest,
+    cid_of_bytes,
+    digest_file,
+    normalize_cid,
+)
+from ingest.errors import IngestError, MediaRejectedError, ProbeFailedError
+from ingest.probe import (
+    AudioStreamInfo,
+    Loudness,
+    ProbeLimits,
+    ProbeResult,
+    Thumbnail,
+    ThumbnailSpec,
+    VideoStreamInfo,
+    probe_file,
+)
+from ingest.sniff import ContainerFormat, SniffResult, sniff_bytes, sniff_file
+
+__all__ = [
+    "AudioStreamInfo",
+    "BlobInfo",
+    "BlobRange",
+    "BlobStore",
+    "CidHasher",
+    "ContainerFormat",
+    "ContentDigest",
+    "IngestError",
+    "KuboBlobStore",
+    "LocalBlobStore",
+    "Loudness",
+    "MediaRejectedError",
+    "ProbeFailedError",
+    "ProbeLimits",
+    "ProbeResult",
+    "SniffResult",
+    "StreamingDigest",
+    "Thumbnail",
+    "ThumbnailSpec",
+    "VideoStreamInfo",
+    "cid_of_bytes",
+    "digest_file",
+    "normalize_cid",
+    "probe_file",
+    "sniff_bytes",
+    "sniff_file",
+]

@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from av.audio.frame import AudioFrame
     from av.audio.stream import AudioStream
     from av.container import InputContainer
-    from av.stream import Stream
     from av.video.frame import VideoFrame
     from av.video.stream import VideoStream
 
@@ -84,7 +83,7 @@ def _limit_process(limits: ProbeLimits) -> None:
     _lower_limit(resource.RLIMIT_CORE, 0)
     _lower_limit(resource.RLIMIT_FSIZE, 0)  # the worker writes no files (SIGXFSZ is ignored)
     _lower_limit(resource.RLIMIT_NOFILE, MAX_OPEN_FILES)
-    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     cpu = limits.cpu_seconds
     if hard != resource.RLIM_INFINITY:
         cpu = min(cpu, hard - 1)
@@ -140,11 +139,8 @@ def _check_declared(declared: DeclaredSize, limits: ProbeLimits) -> None:
         )
 
 
-def _codec_name(stream: Stream) -> str:
-    context = stream.codec_context
-    if context is None:
-        return "none"
-    return str(context.codec.canonical_name)
+def _codec_name(stream: VideoStream | AudioStream) -> str:
+    return str(stream.codec_context.codec.canonical_name)
 
 
 def _classify_streams(
@@ -323,11 +319,9 @@ def _seek_frame(
     start = float((video.start_time or 0) * time_base)
     container.seek(int((start + target_s) / time_base), stream=video, backward=True)
     chosen: VideoFrame | None = None
-    decoded = 0
-    for frame in container.decode(video):
+    for decoded, frame in enumerate(container.decode(video), start=1):
         assert isinstance(frame, av.VideoFrame)
         chosen = frame
-        decoded += 1
         if frame.time is not None and frame.time >= start + target_s:
             break
         if decoded >= limits.max_thumbnail_decode_frames:

@@ -274,8 +274,7 @@ def _inspect_matroska(reader: _Reader) -> StructureReport:
         end = payload + size
         if end > reader.size:
             raise TruncatedMediaError(
-                f"The file ends inside its Matroska Segment: {end - reader.size} bytes "
-                "are missing."
+                f"The file ends inside its Matroska Segment: {end - reader.size} bytes are missing."
             )
     pos = payload
     tracks_seen = False

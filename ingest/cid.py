@@ -29,9 +29,9 @@ every result with Helia's UnixFS importer on the same bytes (``tests/ingest``).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 from multiformats import CID, multihash
@@ -297,7 +297,7 @@ class StreamingDigest:
         return self._result
 
 
-def digest_file(path: str | Path, *, read_size: int = READ_SIZE) -> ContentDigest:
+def digest_file(path: str | os.PathLike[str], *, read_size: int = READ_SIZE) -> ContentDigest:
     """Size, SHA-256 and CID of the file at ``path``, reading it once."""
     digest = StreamingDigest()
     buffer = bytearray(read_size)

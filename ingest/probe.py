@@ -34,7 +34,6 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-import ingest
 from ingest.errors import (
     IngestError,
     ProbeFailedError,
@@ -218,7 +217,7 @@ _CPU_SIGNALS: Final = frozenset({signal.SIGXCPU, signal.SIGKILL})
 
 
 def _worker_env() -> dict[str, str]:
-    package_parent = str(Path(ingest.__file__).resolve().parent.parent)
+    package_parent = str(Path(__file__).resolve().parent.parent)
     return {
         "PATH": os.defpath,
         "LANG": "C.UTF-8",

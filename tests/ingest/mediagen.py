@@ -83,18 +83,20 @@ def make_clip(path: Path, spec: ClipSpec | None = None) -> Path:
     with av.open(
         str(path), "w", format=spec.format, container_options=spec.container_options
     ) as out:
-        video = None
+        video: av.VideoStream | None = None
         if spec.with_video:
-            video = out.add_stream(spec.video_codec, rate=spec.fps, options=spec.video_options)
+            stream = out.add_stream(spec.video_codec, rate=spec.fps, options=spec.video_options)
+            assert isinstance(stream, av.VideoStream)
+            video = stream
             video.width, video.height, video.pix_fmt = spec.width, spec.height, spec.pix_fmt
             if spec.rotation is not None:
                 video.set_display_rotation(spec.rotation)
-        audios = []
+        audios: list[av.AudioStream] = []
         if spec.audio_codec is not None:
             for _ in range(spec.audio_streams):
-                audios.append(
-                    out.add_stream(spec.audio_codec, rate=spec.sample_rate, layout=spec.layout)
-                )
+                audio = out.add_stream(spec.audio_codec, rate=spec.sample_rate, layout=spec.layout)
+                assert isinstance(audio, av.AudioStream)
+                audios.append(audio)
         if video is not None:
             for index in range(round(spec.seconds * spec.fps)):
                 out.mux(video.encode(_video_frame(spec, index)))

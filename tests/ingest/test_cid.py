@@ -147,7 +147,12 @@ def test_normalize_cid_accepts_other_bases_and_rejects_everything_else() -> None
     from multiformats import CID
 
     assert normalize_cid(CID.decode(cid).encode("base58btc")) == cid
-    for bad in ("", "../../etc/passwd", "bafy" + "a" * 200, "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"):
+    for bad in (
+        "",
+        "../../etc/passwd",
+        "bafy" + "a" * 200,
+        "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
+    ):
         with pytest.raises(InvalidCidError):
             normalize_cid(bad)
     sha512 = CID("base32", 1, "raw", ("sha2-512", bytes(64)))

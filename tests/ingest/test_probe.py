@@ -33,7 +33,7 @@ MakeMedia = Callable[..., Path]
 
 
 def _decode_image(data: bytes) -> av.VideoFrame:
-    with av.open(io.BytesIO(data)) as image:
+    with av.open(io.BytesIO(data), "r") as image:
         frame = next(image.decode(video=0))
     assert isinstance(frame, av.VideoFrame)
     return frame
@@ -105,9 +105,15 @@ def test_result_survives_a_json_round_trip(h264_mp4: Path) -> None:
 def test_loudness_of_a_stereo_sine_matches_ebu_r128(make_media: MakeMedia, level: float) -> None:
     # EBU Tech 3341: a 1 kHz sine at X dBFS in both stereo channels reads X LUFS
     # (K-weighting adds ~+0.69 dB at 1 kHz, the -0.691 offset takes it away).
-    clip = make_media(f"tone{level}.webm", format="webm", video_codec="libvpx-vp9",
-                      video_options={"deadline": "realtime", "cpu-used": "8"},
-                      audio_codec="libopus", tone_dbfs=level, seconds=4.0)
+    clip = make_media(
+        f"tone{level}.webm",
+        format="webm",
+        video_codec="libvpx-vp9",
+        video_options={"deadline": "realtime", "cpu-used": "8"},
+        audio_codec="libopus",
+        tone_dbfs=level,
+        seconds=4.0,
+    )
     loudness = probe_file(clip, make_thumbnail=False).audio[0].loudness
     assert loudness is not None
     assert loudness.integrated_lufs == pytest.approx(level, abs=0.5)
@@ -145,7 +151,8 @@ def test_thumbnail_respects_size_and_byte_bounds(vp9_webm: Path) -> None:
     thumbnail = probe_file(vp9_webm, thumbnail=spec).thumbnail
     assert thumbnail is not None
     assert thumbnail.media_type == "image/webp"
-    assert thumbnail.data[:4] == b"RIFF" and thumbnail.data[8:12] == b"WEBP"
+    assert thumbnail.data[:4] == b"RIFF"
+    assert thumbnail.data[8:12] == b"WEBP"
     assert len(thumbnail.data) <= 4096
     assert max(thumbnail.width, thumbnail.height) <= 200
     assert thumbnail.timestamp_s == pytest.approx(1.5, abs=0.1)
