@@ -206,10 +206,15 @@ def _classify_streams(
 
 
 def _duration_s(container: InputContainer, video: VideoStream) -> float:
-    if container.duration is not None and container.duration > 0:
-        return container.duration / 1_000_000
+    """The video stream's duration, else the container's (Matroska often has only that).
+
+    The video's own length comes first: a one-second picture with ten seconds of sound
+    is a one-second clip.
+    """
     if video.duration is not None and video.duration > 0 and video.time_base is not None:
         return float(video.duration * video.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / 1_000_000
     raise DurationOutOfBoundsError("The clip's duration is unknown.")
 
 
@@ -519,9 +524,11 @@ def _reply(request: _WorkerRequest) -> _WorkerReply:
 def main() -> int:
     """Read the request, limit this process, probe, answer; the exit status is 0."""
     request = _WorkerRequest.model_validate_json(sys.stdin.buffer.read(MAX_REQUEST))
+    # The reply owns the real stdout; anything a library prints goes to stderr instead.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     _limit_process(request.limits)
     _load_pyav()
-    out = sys.stdout.buffer
     _lower_limit(resource.RLIMIT_AS, _address_space() + request.limits.memory_bytes)
     try:
         reply = _reply(request)

@@ -263,7 +263,10 @@ class LocalBlobStore:
         canonical = normalize_cid(cid)
         final = self.path_for(canonical)
         folder = final.parent
-        folder.mkdir(exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir(exist_ok=True)
+            if self._fsync:
+                _fsync_dir(self.root)
         digest = StreamingDigest(record_leaves=True)
         if final.exists():
             with Path(path).open("rb") as source:

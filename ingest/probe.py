@@ -293,7 +293,7 @@ def probe_file(
     """
     resolved = Path(path).resolve(strict=True)
     if not resolved.is_file():
-        raise ProbeFailedError("Only regular files can be probed.")
+        raise ValueError(f"{resolved} is not a regular file")
     if sniffed is None:
         sniffed = sniff_file(resolved)
     request = _WorkerRequest(

@@ -213,7 +213,8 @@ await maybeTrace("purchase_with_permit");
 const targets = { claim_first_holder: 85_000, claim_repeat: 60_000, submit_root_3_sigs: 150_000 };
 console.log(`(claims use ${proofLength}-element proofs, the longest in a 10,000-leaf tree)`);
 for (const [name, value] of Object.entries(figures)) {
-  const target = targets[name] ? `  (target <= ${targets[name]}${value <= targets[name] ? ", met" : ", MISSED"})` : "";
+  let target = targets[name] ? `  (target <= ${targets[name]}${value <= targets[name] ? ", met" : ", MISSED"})` : "";
+  if (name === "claim_first") target = "  (issue target <= 85000 MISSED for a zero-balance recipient: EVM floor, see docs/decisions/0002)";
   console.log(`${name.padEnd(26)} ${String(value).padStart(8)}${target}`);
 }
 let failed = false;
