@@ -9,10 +9,34 @@ answers ``{"error": {"code": ..., "message": ...}}``::
     ├── DependencyUnavailableError          dependency_unavailable  503
     ├── InvalidInputError (ValueError)      invalid_input           422
     ├── NotFoundError (LookupError)         not_found               404
+    │   └── UploadNotFoundError             upload_not_found        404
     ├── ConflictError                       conflict                409
+    │   ├── UploadOffsetMismatchError       upload_offset_mismatch
+    │   └── UploadBusyError                 upload_busy
     ├── AuthenticationError                 unauthenticated         401
+    │   ├── SessionInvalidError             session_invalid
+    │   ├── SessionExpiredError             session_expired
+    │   └── SignInRejectedError             sign_in_rejected
+    │       ├── SiweMalformedError          siwe_malformed
+    │       ├── SiweDomainMismatchError     siwe_domain_mismatch
+    │       ├── SiweUriMismatchError        siwe_uri_mismatch
+    │       ├── SiweChainMismatchError      siwe_chain_mismatch
+    │       ├── SiweExpiredError            siwe_expired   (also not yet valid, no/too long expiry)
+    │       ├── SiweInvalidSignatureError   siwe_invalid_signature
+    │       ├── NonceUnknownError           nonce_unknown
+    │       ├── NonceUsedError              nonce_used      (a replayed message)
+    │       └── NonceExpiredError           nonce_expired
     ├── PermissionDeniedError               permission_denied       403
     ├── LimitExceededError                  limit_exceeded          413
+    │   ├── UploadTooLargeError             upload_too_large
+    │   └── UploadQuotaExceededError        upload_quota_exceeded
+    ├── RateLimitedError                    rate_limited            429
+    ├── GoneError                           gone                    410
+    │   └── UploadExpiredError              upload_expired
+    ├── PreconditionFailedError             precondition_failed     412 (tus version)
+    ├── UnsupportedMediaTypeError           unsupported_media_type  415
+    ├── RequestTimeoutError                 request_timeout         408 (slow bodies)
+    ├── ChecksumMismatchError               checksum_mismatch       460 (tus checksum)
     └── DevstackError                       devstack_error          (never in a request)
         └── PortInUseError                  port_in_use
 
@@ -106,6 +130,150 @@ class LimitExceededError(BackendError):
     code = "limit_exceeded"
 
 
+class UploadNotFoundError(NotFoundError):
+    """No upload with this id belongs to the caller (another wallet's id looks the same)."""
+
+    code = "upload_not_found"
+
+
+class UploadOffsetMismatchError(ConflictError):
+    """A tus ``PATCH`` did not start at the upload's current ``Upload-Offset``."""
+
+    code = "upload_offset_mismatch"
+
+
+class UploadBusyError(ConflictError):
+    """Another request is writing to this upload right now."""
+
+    code = "upload_busy"
+
+
+class SessionInvalidError(AuthenticationError):
+    """The session token is unknown or was revoked (logged out)."""
+
+    code = "session_invalid"
+
+
+class SessionExpiredError(AuthenticationError):
+    """The session token was valid but has expired; sign in again."""
+
+    code = "session_expired"
+
+
+class SignInRejectedError(AuthenticationError):
+    """A Sign-In with Ethereum attempt was rejected; subclasses say why."""
+
+    code = "sign_in_rejected"
+
+
+class SiweMalformedError(SignInRejectedError):
+    """The message is not a valid, canonical EIP-4361 message (or is too long)."""
+
+    code = "siwe_malformed"
+
+
+class SiweDomainMismatchError(SignInRejectedError):
+    """The message was written for another domain."""
+
+    code = "siwe_domain_mismatch"
+
+
+class SiweUriMismatchError(SignInRejectedError):
+    """The message's URI is not this service's."""
+
+    code = "siwe_uri_mismatch"
+
+
+class SiweChainMismatchError(SignInRejectedError):
+    """The message is for another chain id."""
+
+    code = "siwe_chain_mismatch"
+
+
+class SiweExpiredError(SignInRejectedError):
+    """The message is outside its validity window (expired, not yet valid, no expiry)."""
+
+    code = "siwe_expired"
+
+
+class SiweInvalidSignatureError(SignInRejectedError):
+    """The signature does not decode, or was not made by the message's address."""
+
+    code = "siwe_invalid_signature"
+
+
+class NonceUnknownError(SignInRejectedError):
+    """The message's nonce was never issued by this service."""
+
+    code = "nonce_unknown"
+
+
+class NonceUsedError(SignInRejectedError):
+    """The message's nonce was already used: the message is a replay."""
+
+    code = "nonce_used"
+
+
+class NonceExpiredError(SignInRejectedError):
+    """The message's nonce was issued too long ago."""
+
+    code = "nonce_expired"
+
+
+class UploadTooLargeError(LimitExceededError):
+    """An upload (or one request's body) is larger than allowed or than declared."""
+
+    code = "upload_too_large"
+
+
+class UploadQuotaExceededError(LimitExceededError):
+    """A wallet's concurrent uploads or daily bytes would go over its quota."""
+
+    code = "upload_quota_exceeded"
+
+
+class RateLimitedError(BackendError):
+    """Too many requests of this kind; try again later."""
+
+    code = "rate_limited"
+
+
+class GoneError(BackendError):
+    """The object existed but is no longer available."""
+
+    code = "gone"
+
+
+class UploadExpiredError(GoneError):
+    """The upload was not finished before its ``Upload-Expires`` time."""
+
+    code = "upload_expired"
+
+
+class PreconditionFailedError(BackendError):
+    """A protocol precondition is not met (e.g. an unsupported ``Tus-Resumable``)."""
+
+    code = "precondition_failed"
+
+
+class UnsupportedMediaTypeError(BackendError):
+    """The request body has a content type this endpoint does not accept."""
+
+    code = "unsupported_media_type"
+
+
+class RequestTimeoutError(BackendError):
+    """The request body arrived too slowly and was cut off."""
+
+    code = "request_timeout"
+
+
+class ChecksumMismatchError(BackendError):
+    """The body does not match its ``Upload-Checksum``; it was discarded."""
+
+    code = "checksum_mismatch"
+
+
 class DevstackError(BackendError):
     """The local development stack (``make up``) cannot start or keep running."""
 
@@ -129,6 +297,13 @@ _HTTP_STATUS: Final[dict[type[BackendError], int]] = {
     AuthenticationError: 401,
     PermissionDeniedError: 403,
     LimitExceededError: 413,
+    RateLimitedError: 429,
+    GoneError: 410,
+    PreconditionFailedError: 412,
+    UnsupportedMediaTypeError: 415,
+    RequestTimeoutError: 408,
+    # tus checksum extension: "460 Checksum Mismatch" (not an IANA status).
+    ChecksumMismatchError: 460,
 }
 
 

@@ -18,7 +18,9 @@ from starlette.concurrency import run_in_threadpool
 
 import backend
 from backend.api.deps import AppContext
+from backend.api.limits import BodySizeLimitMiddleware
 from backend.api.main import API_PREFIX, api_router
+from backend.api.routes.uploads import UPLOADS_PATH, TusHeadersMiddleware
 from backend.core.chain import create_web3
 from backend.core.config import Settings
 from backend.core.db import create_db_engine
@@ -64,6 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.context = context
     register_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
+    app.add_middleware(TusHeadersMiddleware, prefix=API_PREFIX + UPLOADS_PATH)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        exclude_prefix=API_PREFIX + UPLOADS_PATH,
+    )
     return app
 
 

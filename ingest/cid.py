@@ -17,9 +17,10 @@ Kubo's importer with those flags, reproduced here as a streaming hasher:
 
 Because the tree is complete to the left, a level only ever needs its not-yet-full
 group of at most 174 links: a level that fills up is closed into a parent on the next
-level at once. The hasher therefore keeps ``174 * log174(chunks)`` links (about 6 KiB
-per level, three levels for a 4 GiB file) and can run over an upload in the same single
-pass as SHA-256; nothing is read twice.
+level at once. The hasher therefore keeps fewer than 174 links per level, one level per
+factor of 174 in the leaf count (a 4 GiB file: 16384 leaves, the root two levels above
+them), and can run over an upload in the same single pass as SHA-256; nothing is read
+twice and no file bytes are buffered (each leaf is hashed incrementally).
 
 The encodings are small enough to write here (protobuf varints and length-delimited
 fields); CIDs and multihashes are built with the ``multiformats`` package. Tests compare
@@ -177,14 +178,16 @@ class CidHasher:
     """Streaming CIDv1 (raw leaves, 256 KiB chunks, balanced 174-link DAG).
 
     Feed the bytes in order with :meth:`update` (any slice sizes), then call
-    :meth:`finalize` once. State is one partial chunk plus at most 174 links per tree
-    level. With ``record_leaves=True`` the sha2-256 digest of every leaf is also kept
-    (32 bytes per 256 KiB, in :attr:`leaf_digests`), which :class:`~ingest.blobstore.
-    LocalBlobStore` stores to verify HTTP range reads chunk by chunk.
+    :meth:`finalize` once. State is the running hash of the current leaf plus at most
+    174 links per tree level; no file bytes are buffered. With ``record_leaves=True``
+    the sha2-256 digest of every leaf is also kept (32 bytes per 256 KiB, in
+    :attr:`leaf_digests`), which :class:`~ingest.blobstore.LocalBlobStore` stores to
+    verify HTTP range reads leaf by leaf.
     """
 
     def __init__(self, *, record_leaves: bool = False) -> None:
-        self._buffer = bytearray()
+        self._leaf_hash = hashlib.sha256()
+        self._leaf_fill = 0
         self._tree = _TreeBuilder()
         self._size = 0
         self._cid: str | None = None
@@ -202,11 +205,13 @@ class CidHasher:
             raise RuntimeError("this hasher was created without record_leaves=True")
         return self._leaf_digests
 
-    def _leaf(self, chunk: bytes | bytearray | memoryview) -> None:
-        digest = hashlib.sha256(chunk).digest()
+    def _close_leaf(self) -> None:
+        digest = self._leaf_hash.digest()
         if self._leaf_digests is not None:
             self._leaf_digests.append(digest)
-        self._tree.add_leaf(digest, len(chunk))
+        self._tree.add_leaf(digest, self._leaf_fill)
+        self._leaf_hash = hashlib.sha256()
+        self._leaf_fill = 0
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         """Feed the next bytes of the file."""
@@ -214,25 +219,20 @@ class CidHasher:
             raise RuntimeError("update() after finalize()")
         view = memoryview(data).cast("B")
         self._size += len(view)
-        if self._buffer:
-            take = CHUNK_SIZE - len(self._buffer)
-            self._buffer += view[:take]
+        while view:
+            # Leaves are hashed incrementally: no chunk is buffered or copied.
+            take = min(CHUNK_SIZE - self._leaf_fill, len(view))
+            self._leaf_hash.update(view[:take])
+            self._leaf_fill += take
             view = view[take:]
-            if len(self._buffer) < CHUNK_SIZE:
-                return
-            self._leaf(self._buffer)
-            self._buffer.clear()
-        whole = len(view) - len(view) % CHUNK_SIZE
-        for start in range(0, whole, CHUNK_SIZE):
-            self._leaf(view[start : start + CHUNK_SIZE])
-        self._buffer += view[whole:]
+            if self._leaf_fill == CHUNK_SIZE:
+                self._close_leaf()
 
     def finalize(self) -> str:
         """The file's CID as a base32 string (``bafk...`` or ``bafy...``); idempotent."""
         if self._cid is None:
-            if self._buffer or self._tree.leaf_count == 0:
-                self._leaf(self._buffer)
-                self._buffer.clear()
+            if self._leaf_fill or self._tree.leaf_count == 0:
+                self._close_leaf()
             self._cid = _cid_text(self._tree.root().cid)
         return self._cid
 

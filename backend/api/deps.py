@@ -8,7 +8,7 @@ built once by ``backend.main.create_app`` and kept in an :class:`AppContext` on
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,6 +18,10 @@ from web3 import Web3
 
 from backend.core.config import Settings
 from backend.core.db import iter_session
+from backend.errors import AuthenticationError
+from backend.models.auth import AuthSession
+from backend.services import auth
+from backend.services.uploads import DigestCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,8 @@ class AppContext:
     settings: Settings
     engine: Engine
     w3: Web3
+    digests: DigestCache = field(default_factory=DigestCache)
+    """Running upload digests of this process (see ``backend.services.uploads``)."""
 
 
 def get_context(request: Request) -> AppContext:
@@ -63,3 +69,42 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 Web3Dep = Annotated[Web3, Depends(get_web3)]
 SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def get_digests(context: ContextDep) -> DigestCache:
+    """The process's cache of running upload digests."""
+    return context.digests
+
+
+DigestsDep = Annotated[DigestCache, Depends(get_digests)]
+
+
+def session_token(request: Request, settings: SettingsDep) -> str:
+    """The caller's session token: ``Authorization: Bearer <token>``, else the cookie."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("The Authorization header must be 'Bearer <token>'.")
+        return token.strip()
+    cookie = request.cookies.get(settings.session_cookie_name)
+    if cookie:
+        return cookie
+    raise AuthenticationError("Sign in first (no session token was sent).")
+
+
+SessionTokenDep = Annotated[str, Depends(session_token)]
+
+
+def get_current_session(db: SessionDep, token: SessionTokenDep) -> AuthSession:
+    """The caller's live session; 401 when there is none."""
+    return auth.authenticate(db, token=token)
+
+
+def get_current_address(session: Annotated[AuthSession, Depends(get_current_session)]) -> str:
+    """The signed-in wallet address (EIP-55 checksum form)."""
+    return session.address
+
+
+CurrentSession = Annotated[AuthSession, Depends(get_current_session)]
+CurrentAddress = Annotated[str, Depends(get_current_address)]

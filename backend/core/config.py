@@ -82,7 +82,66 @@ class Settings(BaseSettings):
     """Connections served at once before the server answers 503."""
 
     keep_alive_timeout_s: int = Field(5, ge=1, le=300)
+    max_request_body_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024**2)
+    """Largest body of a non-upload request (JSON); larger ones are answered 413."""
     log_level: LogLevel = "info"
+
+    # --- sign-in (SIWE) and sessions ---------------------------------------------------
+
+    siwe_domain: str | None = Field(None, min_length=1, max_length=253)
+    """The ``domain`` SIWE messages must name (``host:port`` of the web app); ``host:port``
+    of this server when unset."""
+
+    siwe_uri: str | None = Field(None, min_length=1, max_length=2048)
+    """The ``URI`` SIWE messages must carry; ``http://host:port`` of this server when unset."""
+
+    siwe_max_message_chars: int = Field(2048, ge=256, le=8192)
+    """Longest SIWE message accepted (the request is refused before parsing)."""
+
+    siwe_max_lifetime_s: int = Field(3600, ge=60, le=86_400)
+    """Longest ``Expiration Time - Issued At`` a SIWE message may declare."""
+
+    nonce_ttl_s: int = Field(300, ge=10, le=3600)
+    """How long an issued sign-in nonce can be used."""
+
+    max_pending_nonces: int = Field(10_000, ge=10, le=10_000_000)
+    """Unused, unexpired nonces kept at most; beyond it ``/auth/nonce`` answers 429."""
+
+    session_ttl_s: int = Field(86_400, ge=60, le=30 * 86_400)
+    """Lifetime of a session token from sign-in."""
+
+    session_cookie_name: str = Field("shotbank_session", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    session_cookie_secure: bool | None = None
+    """``Secure`` flag of the session cookie; on everywhere except development when unset."""
+
+    # --- resumable uploads (tus 1.0) ----------------------------------------------------
+
+    upload_dir: Path | None = None
+    """Where partial uploads are written; ``var_dir/uploads`` when unset."""
+
+    upload_max_size: int = Field(4 * 1024**3, ge=1, le=1024**4)
+    """Largest ``Upload-Length`` accepted (bytes); advertised as ``Tus-Max-Size``."""
+
+    upload_max_concurrent_per_wallet: int = Field(4, ge=1, le=1000)
+    """Unfinished uploads one wallet may have at once."""
+
+    upload_daily_bytes_per_wallet: int = Field(20 * 1024**3, ge=1, le=1024**5)
+    """Bytes one wallet may declare in new uploads per rolling 24 hours."""
+
+    upload_expiry_s: int = Field(86_400, ge=60, le=30 * 86_400)
+    """An unfinished upload expires this long after it was created (``Upload-Expires``)."""
+
+    upload_request_timeout_s: float = Field(600.0, gt=0, le=3600)
+    """Longest one ``PATCH`` body may take to arrive; slower bodies are cut off (408)."""
+
+    upload_idle_timeout_s: float = Field(30.0, gt=0, le=600)
+    """Longest pause between two pieces of a body before it is cut off (408)."""
+
+    upload_max_metadata_chars: int = Field(4096, ge=64, le=65_536)
+    """Longest ``Upload-Metadata`` header accepted."""
+
+    upload_max_metadata_pairs: int = Field(16, ge=1, le=256)
+    upload_max_filename_chars: int = Field(255, ge=16, le=1024)
 
     @field_validator("var_dir")
     @classmethod
@@ -117,6 +176,28 @@ class Settings(BaseSettings):
     def database_url_display(self) -> str:
         """The database URL with any password masked, safe for logs and banners."""
         return self.database_url_value.render_as_string(hide_password=True)
+
+    @property
+    def siwe_domain_value(self) -> str:
+        """The domain SIWE messages must be bound to."""
+        return self.siwe_domain or f"{self.host}:{self.port}"
+
+    @property
+    def siwe_uri_value(self) -> str:
+        """The URI SIWE messages must be bound to."""
+        return self.siwe_uri or f"http://{self.host}:{self.port}"
+
+    @property
+    def session_cookie_secure_value(self) -> bool:
+        """Whether the session cookie is sent over HTTPS only."""
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.environment != "development"
+
+    @property
+    def upload_path(self) -> Path:
+        """Directory of partial uploads."""
+        return self.upload_dir or self.var_dir / "uploads"
 
     @property
     def deployments_path(self) -> Path:

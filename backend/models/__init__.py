@@ -4,3 +4,7 @@ Every module that defines a ``table=True`` model is imported here, so that impor
 ``backend.models`` registers all tables on ``SQLModel.metadata`` (Alembic's autogenerate
 and the migrations-match-models test rely on it).
 """
+
+from backend.models import auth, uploads
+
+__all__ = ["auth", "uploads"]

@@ -1,9 +1,13 @@
-"""Fixtures for the ingest tests: the Helia CID oracle and real media made with PyAV."""
+"""Fixtures for the ingest tests: the Helia CID oracle, real media made with PyAV, and a
+js-ipfs daemon standing in for Kubo."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +77,69 @@ def vp9_webm(make_media: Callable[..., Path]) -> Path:
         width=854,
         audio_codec="libopus",
     )
+
+
+JSIPFS_CLI = Path("tools/ipfs/node_modules/ipfs/src/cli.js")
+
+
+@pytest.fixture(scope="session")
+def ipfs_api(
+    node_binary: Path, project_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """RPC multiaddr of a js-ipfs 0.66.1 daemon (Kubo's /api/v0), offline, stopped after.
+
+    No Kubo binary can be installed here; js-ipfs answers the same RPC calls. It runs
+    with ``--offline``, an empty bootstrap list, no swarm addresses, MDNS off and routing
+    ``none``, on 127.0.0.1 with kernel-chosen ports, in a throw-away repo.
+    """
+    cli = project_root / JSIPFS_CLI
+    if not cli.is_file():
+        pytest.fail(
+            "js-ipfs missing: run `npm ci --prefix tools/ipfs` (see scripts/setup.sh)",
+            pytrace=False,
+        )
+    repo = tmp_path_factory.mktemp("ipfs-repo")
+    env = {**os.environ, "IPFS_PATH": str(repo)}
+
+    def jsipfs(*args: str) -> None:
+        subprocess.run(
+            [str(node_binary), str(cli), *args],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    jsipfs("init", "--profile", "test")
+    config_path = repo / "config"
+    config = json.loads(config_path.read_text())
+    config["Addresses"].update(Swarm=[], RPC="/ip4/127.0.0.1/tcp/0")
+    config["Bootstrap"] = []
+    config["Discovery"]["MDNS"]["Enabled"] = False
+    config["Routing"] = {"Type": "none"}
+    config["Pubsub"]["Enabled"] = False
+    config_path.write_text(json.dumps(config))
+    log = (repo / "daemon.log").open("wb")
+    daemon = subprocess.Popen(
+        [str(node_binary), str(cli), "daemon", "--offline"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while b"Daemon is ready" not in (repo / "daemon.log").read_bytes():
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                output = (repo / "daemon.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"js-ipfs daemon did not start:\n{output}", pytrace=False)
+            time.sleep(0.1)
+        yield (repo / "api").read_text().strip()
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()

@@ -34,6 +34,8 @@ class ClipSpec:
     audio_streams: int = 1
     sample_rate: int = 48_000
     layout: str = "stereo"
+    #: Length of the sound; the picture's length (``seconds``) when None.
+    audio_seconds: float | None = None
     tone_hz: float = 1000.0
     #: Peak level of the sine in dBFS; None writes digital silence.
     tone_dbfs: float | None = -20.0
@@ -104,7 +106,7 @@ def make_clip(path: Path, spec: ClipSpec | None = None) -> Path:
         chunk_samples = spec.audio_chunk
         channels = av.AudioLayout(spec.layout).nb_channels
         chunk = _tone_chunk(spec, chunk_samples, channels)
-        total = round(spec.seconds * spec.sample_rate)
+        total = round((spec.audio_seconds or spec.seconds) * spec.sample_rate)
         for audio in audios:
             for pts in range(0, total, chunk_samples):
                 # Packed samples: PyAV segfaults filling 8 planes of a planar 7.1 frame.

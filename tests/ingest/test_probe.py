@@ -184,6 +184,11 @@ def test_one_second_clip_is_too_short(make_media: MakeMedia) -> None:
     assert "at least 2 s" in error.message
 
 
+def test_duration_is_the_pictures_not_the_sounds(make_media: MakeMedia) -> None:
+    clip = make_media("short_picture.mp4", seconds=1.0, audio_seconds=4.0)
+    assert "1.00 s long" in _rejects(clip, DurationOutOfBoundsError).message
+
+
 def test_clip_longer_than_the_limit_is_rejected(h264_mp4: Path) -> None:
     _rejects(h264_mp4, DurationOutOfBoundsError, max_duration_s=2.5)
 
