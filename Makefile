@@ -16,6 +16,7 @@ up: setup
 	$(PY) -m backend.devstack
 
 test: export SHOTBANK_SETUP_SLITHER := 1
+test: export SHOTBANK_SETUP_IPFS := 1
 test: setup lint typecheck test-contracts slither test-py
 	@echo "all test suites passed"
 

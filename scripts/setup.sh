@@ -2,6 +2,7 @@
 # Idempotent project setup: installs whatever is missing, does nothing when all is current.
 #   scripts/setup.sh            Node 22 + npm packages + Python venv (+ dev tools)
 #   SHOTBANK_SETUP_SLITHER=1    also the isolated Slither venv used by `make test`
+#   SHOTBANK_SETUP_IPFS=1       also js-ipfs (tools/ipfs) for the Kubo blob-store tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,6 +39,16 @@ if ! fresh npm package-lock.json || [[ ! -d node_modules/hardhat ]]; then
   log "installing npm packages"
   npm install --no-audit --no-fund --loglevel=error
   mark npm package-lock.json
+fi
+
+# --- js-ipfs: a Kubo-compatible RPC daemon for the KuboBlobStore tests (no Kubo binary installs
+# from these registries). `npm install`, not `npm ci`: its lock holds an optional tarball dependency.
+if [[ ${SHOTBANK_SETUP_IPFS:-0} == 1 ]]; then
+  if ! fresh ipfs tools/ipfs/package-lock.json || [[ ! -f tools/ipfs/node_modules/ipfs/src/cli.js ]]; then
+    log "installing js-ipfs into tools/ipfs (test-only)"
+    npm install --prefix tools/ipfs --no-audit --no-fund --loglevel=error
+    mark ipfs tools/ipfs/package-lock.json
+  fi
 fi
 
 # --- Python virtual environment ---
