@@ -6,10 +6,14 @@ answers ``{"error": {"code": ..., "message": ...}}``::
 
     BackendError                            internal_error          500
     ├── ConfigurationError                  configuration_error     500
+    ├── BadRequestError                     bad_request             400
+    │   └── InvalidCidError                 invalid_cid             (not a CIDv1 sha2-256)
     ├── DependencyUnavailableError          dependency_unavailable  503
+    │   └── BlobDamagedError                blob_damaged            (bytes no longer match the CID)
     ├── InvalidInputError (ValueError)      invalid_input           422
     ├── NotFoundError (LookupError)         not_found               404
-    │   └── UploadNotFoundError             upload_not_found        404
+    │   ├── UploadNotFoundError             upload_not_found        404
+    │   └── BlobNotFoundError               blob_not_found          404
     ├── ConflictError                       conflict                409
     │   ├── UploadOffsetMismatchError       upload_offset_mismatch
     │   └── UploadBusyError                 upload_busy
@@ -37,6 +41,7 @@ answers ``{"error": {"code": ..., "message": ...}}``::
     ├── UnsupportedMediaTypeError           unsupported_media_type  415
     ├── RequestTimeoutError                 request_timeout         408 (slow bodies)
     ├── ChecksumMismatchError               checksum_mismatch       460 (tus checksum)
+    ├── RangeNotSatisfiableError            range_not_satisfiable   416 (+ Content-Range)
     └── DevstackError                       devstack_error          (never in a request)
         └── PortInUseError                  port_in_use
 
@@ -81,6 +86,11 @@ class BackendError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the answer must carry (a protocol requires some)."""
+        return {}
+
 
 class ConfigurationError(BackendError):
     """The service is configured in a way it cannot work with (bad file, bad URL)."""
@@ -88,10 +98,28 @@ class ConfigurationError(BackendError):
     code = "configuration_error"
 
 
+class BadRequestError(BackendError):
+    """The request is malformed in a way no validation model describes (a path token)."""
+
+    code = "bad_request"
+
+
+class InvalidCidError(BadRequestError):
+    """The value is not a CID this service stores (CIDv1, raw or dag-pb, sha2-256)."""
+
+    code = "invalid_cid"
+
+
 class DependencyUnavailableError(BackendError):
     """A service the backend needs (database, chain node, blob store) did not answer."""
 
     code = "dependency_unavailable"
+
+
+class BlobDamagedError(DependencyUnavailableError):
+    """The stored bytes of a blob no longer hash to its CID; it is quarantined."""
+
+    code = "blob_damaged"
 
 
 class InvalidInputError(BackendError, ValueError):
@@ -104,6 +132,12 @@ class NotFoundError(BackendError, LookupError):
     """The requested object does not exist (or the caller may not know that it does)."""
 
     code = "not_found"
+
+
+class BlobNotFoundError(NotFoundError):
+    """No blob with this CID is stored."""
+
+    code = "blob_not_found"
 
 
 class ConflictError(BackendError):
@@ -274,6 +308,21 @@ class ChecksumMismatchError(BackendError):
     code = "checksum_mismatch"
 
 
+class RangeNotSatisfiableError(BackendError):
+    """No byte of the requested range lies inside the representation."""
+
+    code = "range_not_satisfiable"
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """RFC 9110 §15.5.17: the current length, as ``Content-Range: bytes */size``."""
+        return {"Content-Range": f"bytes */{self.size}"}
+
+
 class DevstackError(BackendError):
     """The local development stack (``make up``) cannot start or keep running."""
 
@@ -289,6 +338,7 @@ class PortInUseError(DevstackError):
 #: HTTP status per error class; the most specific class in the MRO wins.
 _HTTP_STATUS: Final[dict[type[BackendError], int]] = {
     BackendError: 500,
+    BadRequestError: 400,
     ConfigurationError: 500,
     DependencyUnavailableError: 503,
     InvalidInputError: 422,
@@ -304,6 +354,7 @@ _HTTP_STATUS: Final[dict[type[BackendError], int]] = {
     RequestTimeoutError: 408,
     # tus checksum extension: "460 Checksum Mismatch" (not an IANA status).
     ChecksumMismatchError: 460,
+    RangeNotSatisfiableError: 416,
 }
 
 
@@ -347,7 +398,7 @@ async def _handle_backend_error(_request: Request, exc: Exception) -> JSONRespon
     status = http_status_for(exc)
     if status >= 500:
         logger.error("%s: %s", exc.code, exc.message)
-    return _respond(status, exc.code, exc.message)
+    return _respond(status, exc.code, exc.message, headers=exc.headers or None)
 
 
 async def _handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -20,12 +20,14 @@ import backend
 from backend.api.deps import AppContext
 from backend.api.limits import BodySizeLimitMiddleware
 from backend.api.main import API_PREFIX, api_router
+from backend.api.routes import ipfs
 from backend.api.routes.uploads import UPLOADS_PATH, TusHeadersMiddleware
 from backend.core.chain import create_web3
 from backend.core.config import Settings
 from backend.core.db import create_db_engine
 from backend.core.migrate import upgrade_to_head
 from backend.errors import register_error_handlers
+from ingest.blobstore import LocalBlobStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings if settings is not None else Settings()
     context = AppContext(
-        settings=settings, engine=create_db_engine(settings), w3=create_web3(settings)
+        settings=settings,
+        engine=create_db_engine(settings),
+        w3=create_web3(settings),
+        blobs=LocalBlobStore(settings.blob_path),
     )
 
     @asynccontextmanager
@@ -66,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.context = context
     register_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
+    # Outside /api/v1, where IPFS gateways serve content: /ipfs/<cid>.
+    app.include_router(ipfs.router)
     app.add_middleware(TusHeadersMiddleware, prefix=API_PREFIX + UPLOADS_PATH)
     app.add_middleware(
         BodySizeLimitMiddleware,

@@ -21,7 +21,9 @@ from backend.core.db import iter_session
 from backend.errors import AuthenticationError
 from backend.models.auth import AuthSession
 from backend.services import auth
+from backend.services.blobs import Quarantine
 from backend.services.uploads import DigestCache
+from ingest.blobstore import BlobStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +33,12 @@ class AppContext:
     settings: Settings
     engine: Engine
     w3: Web3
+    blobs: BlobStore
+    """Clip bytes by CID (``SHOTBANK_BLOB_DIR``)."""
     digests: DigestCache = field(default_factory=DigestCache)
     """Running upload digests of this process (see ``backend.services.uploads``)."""
+    quarantine: Quarantine = field(default_factory=Quarantine)
+    """Blobs found damaged by this process (see ``backend.services.blobs``)."""
 
 
 def get_context(request: Request) -> AppContext:
@@ -77,6 +83,20 @@ def get_digests(context: ContextDep) -> DigestCache:
 
 
 DigestsDep = Annotated[DigestCache, Depends(get_digests)]
+
+
+def get_blob_store(context: ContextDep) -> BlobStore:
+    """The application's blob store."""
+    return context.blobs
+
+
+def get_quarantine(context: ContextDep) -> Quarantine:
+    """The CIDs this process found damaged and refuses to serve."""
+    return context.quarantine
+
+
+BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
+QuarantineDep = Annotated[Quarantine, Depends(get_quarantine)]
 
 
 def session_token(request: Request, settings: SettingsDep) -> str:

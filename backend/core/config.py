@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     upload_max_metadata_pairs: int = Field(16, ge=1, le=256)
     upload_max_filename_chars: int = Field(255, ge=16, le=1024)
 
+    # --- blob store (content by CID) ----------------------------------------------------
+
+    blob_dir: Path | None = None
+    """Root of the local blob store (``ingest.blobstore.LocalBlobStore``);
+    ``var_dir/blobs`` when unset."""
+
     @field_validator("var_dir")
     @classmethod
     def _absolute_var_dir(cls, value: Path) -> Path:
@@ -198,6 +204,11 @@ class Settings(BaseSettings):
     def upload_path(self) -> Path:
         """Directory of partial uploads."""
         return self.upload_dir or self.var_dir / "uploads"
+
+    @property
+    def blob_path(self) -> Path:
+        """Root of the local blob store."""
+        return self.blob_dir or self.var_dir / "blobs"
 
     @property
     def deployments_path(self) -> Path:

@@ -24,6 +24,10 @@ PUBLISHED = {
     errors.AuthenticationError: ("unauthenticated", 401),
     errors.PermissionDeniedError: ("permission_denied", 403),
     errors.LimitExceededError: ("limit_exceeded", 413),
+    errors.BadRequestError: ("bad_request", 400),
+    errors.InvalidCidError: ("invalid_cid", 400),
+    errors.BlobNotFoundError: ("blob_not_found", 404),
+    errors.BlobDamagedError: ("blob_damaged", 503),
 }
 
 
@@ -120,3 +124,10 @@ def test_unexpected_exception_is_a_500_that_leaks_nothing(raising_client: TestCl
         "error": {"code": "internal_error", "message": "An internal error occurred."}
     }
     assert "hunter2" not in response.text
+
+
+def test_range_not_satisfiable_carries_the_size_in_content_range() -> None:
+    error = errors.RangeNotSatisfiableError("No.", size=42)
+    assert error.code == "range_not_satisfiable"
+    assert errors.http_status_for(error) == 416
+    assert error.headers == {"Content-Range": "bytes */42"}
