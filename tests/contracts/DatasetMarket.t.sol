@@ -10,22 +10,6 @@ import {IRewardDistributor} from "../../contracts/interfaces/IRewardDistributor.
 import {Fixture} from "./utils/Fixture.sol";
 
 contract DatasetMarketTest is Fixture {
-    event VersionListed(
-        bytes32 indexed versionId, bytes32 manifestHash, uint256 price, string termsUri, address indexed lister
-    );
-    event VersionPriceChanged(bytes32 indexed versionId, uint256 price);
-    event VersionListingChanged(bytes32 indexed versionId, bool listed);
-    event LicencePurchased(
-        address indexed buyer,
-        bytes32 indexed versionId,
-        uint256 price,
-        uint256 contributorShare,
-        uint256 validatorShare,
-        uint256 treasuryShare
-    );
-    event RevenueSplitChanged(uint256 contributorBps, uint256 validatorBps, uint256 treasuryBps);
-    event TreasuryChanged(address indexed treasury);
-    event ValidatorPoolChanged(address indexed validatorPool);
 
     bytes32 internal constant VERSION = keccak256("camera-moves/v1");
     bytes32 internal constant MANIFEST = keccak256("manifest v1");
@@ -87,7 +71,7 @@ contract DatasetMarketTest is Fixture {
     function test_listVersion_storesVersion() public {
         bytes32 id = keccak256("v2");
         vm.expectEmit(address(market));
-        emit VersionListed(id, MANIFEST, 1 ether, "ipfs://t", lister);
+        emit IDatasetMarket.VersionListed(id, MANIFEST, 1 ether, "ipfs://t", lister);
         vm.prank(lister);
         market.listVersion(id, MANIFEST, 1 ether, "ipfs://t");
         IDatasetMarket.DatasetVersion memory v = market.version(id);
@@ -120,10 +104,10 @@ contract DatasetMarketTest is Fixture {
     function test_setVersionPrice_and_setVersionListed() public {
         vm.startPrank(lister);
         vm.expectEmit(address(market));
-        emit VersionPriceChanged(VERSION, 300 ether);
+        emit IDatasetMarket.VersionPriceChanged(VERSION, 300 ether);
         market.setVersionPrice(VERSION, 300 ether);
         vm.expectEmit(address(market));
-        emit VersionListingChanged(VERSION, false);
+        emit IDatasetMarket.VersionListingChanged(VERSION, false);
         market.setVersionListed(VERSION, false);
         vm.stopPrank();
         IDatasetMarket.DatasetVersion memory v = market.version(VERSION);
@@ -155,7 +139,7 @@ contract DatasetMarketTest is Fixture {
         vm.startPrank(buyer);
         token.approve(address(market), PRICE);
         vm.expectEmit(address(market));
-        emit LicencePurchased(buyer, VERSION, PRICE, 175 ether, 50 ether, 25 ether);
+        emit IDatasetMarket.LicencePurchased(buyer, VERSION, PRICE, 175 ether, 50 ether, 25 ether);
         market.purchase(VERSION, PRICE);
         vm.stopPrank();
         vm.assertTrue(market.hasLicence(buyer, VERSION), "licensed");
@@ -253,7 +237,7 @@ contract DatasetMarketTest is Fixture {
     function test_setRevenueSplit_enforcesBounds() public {
         vm.startPrank(owner);
         vm.expectEmit(address(market));
-        emit RevenueSplitChanged(5_000, 3_000, 2_000);
+        emit IDatasetMarket.RevenueSplitChanged(5_000, 3_000, 2_000);
         market.setRevenueSplit(5_000, 3_000, 2_000);
         vm.expectRevert(abi.encodeWithSelector(IDatasetMarket.DatasetMarketInvalidSplit.selector, 4_999, 3_001, 2_000));
         market.setRevenueSplit(4_999, 3_001, 2_000);
@@ -274,10 +258,10 @@ contract DatasetMarketTest is Fixture {
     function test_setTreasury_and_setValidatorPool() public {
         vm.startPrank(owner);
         vm.expectEmit(address(market));
-        emit TreasuryChanged(address(0x7E));
+        emit IDatasetMarket.TreasuryChanged(address(0x7E));
         market.setTreasury(address(0x7E));
         vm.expectEmit(address(market));
-        emit ValidatorPoolChanged(address(0x7F));
+        emit IDatasetMarket.ValidatorPoolChanged(address(0x7F));
         market.setValidatorPool(address(0x7F));
         vm.expectRevert(IDatasetMarket.DatasetMarketZeroAddress.selector);
         market.setTreasury(address(0));

@@ -8,21 +8,6 @@ import {IValidatorRegistry} from "../../contracts/interfaces/IValidatorRegistry.
 import {Fixture} from "./utils/Fixture.sol";
 
 contract RewardDistributorTest is Fixture {
-    event Funded(address indexed source, uint256 amount, uint256 totalFunded);
-    event RootSubmitted(
-        uint64 indexed epoch,
-        bytes32 root,
-        uint256 cumulativeTotal,
-        uint256 snapshotBlock,
-        uint256 claimableAt,
-        uint256 signedStake,
-        uint256 totalStake
-    );
-    event RootVetoed(uint64 indexed epoch, address indexed guardian);
-    event RootChallenged(uint64 indexed epoch, address indexed validator, address indexed challenger);
-    event Claimed(address indexed account, uint256 amount);
-    event Paused(address indexed account);
-    event Unpaused(address indexed account);
 
     address internal alice = address(0xA11CE);
     address internal bob = address(0xB0B);
@@ -97,7 +82,7 @@ contract RewardDistributorTest is Fixture {
         uint256 snapshot = block.number - 1;
         bytes[] memory sigs = _signatures(_indexes(0, 1, 2), 1, root1, total1);
         vm.expectEmit(address(distributor));
-        emit RootSubmitted(1, root1, total1, snapshot, block.timestamp + WINDOW, 3_000 ether, 3_000 ether);
+        emit IRewardDistributor.RootSubmitted(1, root1, total1, snapshot, block.timestamp + WINDOW, 3_000 ether, 3_000 ether);
         distributor.submitRoot(1, root1, total1, snapshot, sigs);
         vm.assertEq(distributor.lastEpoch(), 1, "last epoch");
         vm.assertEq(uint256(distributor.rootStatus(1)), uint256(IRewardDistributor.RootStatus.Pending), "pending");
@@ -228,7 +213,7 @@ contract RewardDistributorTest is Fixture {
         _claimable1();
         _submit(2, root2, total2);
         vm.expectEmit(address(distributor));
-        emit RootVetoed(2, guardian);
+        emit IRewardDistributor.RootVetoed(2, guardian);
         vm.prank(guardian);
         distributor.veto(2);
         vm.assertEq(uint256(distributor.rootStatus(2)), uint256(IRewardDistributor.RootStatus.Vetoed), "vetoed");
@@ -271,7 +256,7 @@ contract RewardDistributorTest is Fixture {
         bytes memory overConflict = _signRoot(1, 1, root2, total2);
         uint256 fundedBefore = distributor.totalFunded();
         vm.expectEmit(address(distributor));
-        emit RootChallenged(1, validators[1], carol);
+        emit IRewardDistributor.RootChallenged(1, validators[1], carol);
         vm.prank(carol);
         distributor.challenge(1, validators[1], root2, total2, overPending, overConflict);
         vm.assertEq(uint256(distributor.rootStatus(1)), uint256(IRewardDistributor.RootStatus.Cancelled), "cancelled");
@@ -345,7 +330,7 @@ contract RewardDistributorTest is Fixture {
     function test_claim_paysDifferenceToAccountWhoeverCalls() public {
         _claimable1();
         vm.expectEmit(address(distributor));
-        emit Claimed(bob, 200 ether);
+        emit IRewardDistributor.Claimed(bob, 200 ether);
         vm.prank(carol);
         uint256 paid = distributor.claim(bob, 200 ether, _proof(leaves1, 1));
         vm.assertEq(paid, 200 ether, "paid");
@@ -406,7 +391,7 @@ contract RewardDistributorTest is Fixture {
         uint256 before = distributor.totalFunded();
         token.approve(address(distributor), 5 ether);
         vm.expectEmit(address(distributor));
-        emit Funded(address(this), 5 ether, before + 5 ether);
+        emit IRewardDistributor.Funded(address(this), 5 ether, before + 5 ether);
         distributor.fund(5 ether);
         vm.assertEq(distributor.totalFunded(), before + 5 ether, "funded");
         vm.expectRevert(IRewardDistributor.RewardDistributorZeroAmount.selector);
@@ -420,7 +405,7 @@ contract RewardDistributorTest is Fixture {
         vm.warp(token.emissionStart() + 100);
         uint256 before = distributor.totalFunded();
         vm.expectEmit(address(distributor));
-        emit Funded(address(token), 100 * RATE, before + 100 * RATE);
+        emit IRewardDistributor.Funded(address(token), 100 * RATE, before + 100 * RATE);
         vm.assertEq(distributor.drawEmission(), 100 * RATE, "drawn");
         vm.assertEq(distributor.totalFunded(), before + 100 * RATE, "funded");
         vm.assertEq(token.balanceOf(address(distributor)), before + 100 * RATE, "balance");
@@ -441,7 +426,7 @@ contract RewardDistributorTest is Fixture {
         );
         distributor.pause();
         vm.expectEmit(address(distributor));
-        emit Paused(guardian);
+        emit IRewardDistributor.Paused(guardian);
         vm.prank(guardian);
         distributor.pause();
         vm.assertTrue(distributor.paused(), "paused");
@@ -453,7 +438,7 @@ contract RewardDistributorTest is Fixture {
         );
         distributor.unpause();
         vm.expectEmit(address(distributor));
-        emit Unpaused(owner);
+        emit IRewardDistributor.Unpaused(owner);
         vm.prank(owner);
         distributor.unpause();
         vm.assertFalse(distributor.paused(), "unpaused");

@@ -15,8 +15,6 @@ contract ShotTokenTest is TestBase {
     ShotToken internal token;
     uint256 internal start;
 
-    event EmissionMinted(address indexed to, uint256 amount, uint256 totalEmissionMinted);
-    event RewardDistributorSet(address indexed rewardDistributor);
 
     function setUp() public {
         vm.warp(1_700_000_000);
@@ -61,7 +59,7 @@ contract ShotTokenTest is TestBase {
 
     function test_setRewardDistributor_setsOnceAndEmits() public {
         vm.expectEmit(address(token));
-        emit RewardDistributorSet(distributor);
+        emit IShotToken.RewardDistributorSet(distributor);
         _wire();
         vm.assertEq(token.rewardDistributor(), distributor, "distributor");
     }
@@ -108,7 +106,7 @@ contract ShotTokenTest is TestBase {
         vm.warp(start + 100);
         vm.assertEq(token.releasableEmission(), 100 * RATE, "releasable");
         vm.expectEmit(address(token));
-        emit EmissionMinted(address(0xCAFE), 60 * RATE, 60 * RATE);
+        emit IShotToken.EmissionMinted(address(0xCAFE), 60 * RATE, 60 * RATE);
         vm.prank(distributor);
         token.mintEmission(address(0xCAFE), 60 * RATE);
         vm.assertEq(token.balanceOf(address(0xCAFE)), 60 * RATE, "balance");

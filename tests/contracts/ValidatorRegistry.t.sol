@@ -5,15 +5,10 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {ValidatorRegistry} from "../../contracts/ValidatorRegistry.sol";
 import {IValidatorRegistry} from "../../contracts/interfaces/IValidatorRegistry.sol";
+import {IRewardDistributor} from "../../contracts/interfaces/IRewardDistributor.sol";
 import {Fixture} from "./utils/Fixture.sol";
 
 contract ValidatorRegistryTest is Fixture {
-    event Staked(address indexed validator, uint256 amount, uint256 activeStake);
-    event UnstakeRequested(address indexed validator, uint256 amount, uint256 unbondingAmount, uint256 releaseTime);
-    event Withdrawn(address indexed validator, uint256 amount);
-    event Slashed(address indexed validator, uint64 indexed epoch, uint256 amount, address indexed reporter);
-    event RewardDistributorSet(address indexed rewardDistributor);
-    event Funded(address indexed source, uint256 amount, uint256 totalFunded);
 
     bytes32 internal constant ROOT_A = keccak256("root A");
     bytes32 internal constant ROOT_B = keccak256("root B");
@@ -55,7 +50,7 @@ contract ValidatorRegistryTest is Fixture {
     function test_setRewardDistributor_setsOnce() public {
         ValidatorRegistry fresh = new ValidatorRegistry(token, MIN_STAKE, UNBONDING, owner);
         vm.expectEmit(address(fresh));
-        emit RewardDistributorSet(address(0xD15));
+        emit IValidatorRegistry.RewardDistributorSet(address(0xD15));
         vm.prank(owner);
         fresh.setRewardDistributor(address(0xD15));
         vm.assertEq(fresh.rewardDistributor(), address(0xD15), "set");
@@ -85,7 +80,7 @@ contract ValidatorRegistryTest is Fixture {
         vm.startPrank(v);
         token.approve(address(registry), 3_000 ether);
         vm.expectEmit(address(registry));
-        emit Staked(v, 2_000 ether, 2_000 ether);
+        emit IValidatorRegistry.Staked(v, 2_000 ether, 2_000 ether);
         registry.stake(2_000 ether);
         uint256 firstBlock = block.number;
         _nextBlock();
@@ -156,7 +151,7 @@ contract ValidatorRegistryTest is Fixture {
         address v = validators[0];
         uint256 release = block.timestamp + UNBONDING;
         vm.expectEmit(address(registry));
-        emit UnstakeRequested(v, 1_000 ether, 1_000 ether, release);
+        emit IValidatorRegistry.UnstakeRequested(v, 1_000 ether, 1_000 ether, release);
         vm.prank(v);
         registry.requestUnstake(1_000 ether);
         vm.assertEq(registry.stakeOf(v), 2_000 ether, "active");
@@ -209,7 +204,7 @@ contract ValidatorRegistryTest is Fixture {
         registry.requestUnstake(2_000 ether);
         vm.warp(block.timestamp + UNBONDING);
         vm.expectEmit(address(registry));
-        emit Withdrawn(v, 2_000 ether);
+        emit IValidatorRegistry.Withdrawn(v, 2_000 ether);
         vm.prank(v);
         uint256 amount = registry.withdraw();
         vm.assertEq(amount, 2_000 ether, "amount");
@@ -355,9 +350,9 @@ contract ValidatorRegistryTest is Fixture {
         registry.requestUnstake(1_000 ether);
         _nextBlock();
         vm.expectEmit(address(registry));
-        emit Slashed(v, 9, 3_000 ether, address(this));
+        emit IValidatorRegistry.Slashed(v, 9, 3_000 ether, address(this));
         vm.expectEmit(address(distributor));
-        emit Funded(address(registry), 3_000 ether, 3_000 ether);
+        emit IRewardDistributor.Funded(address(registry), 3_000 ether, 3_000 ether);
         uint256 amount = registry.slash(9, v, _signed(0, ROOT_A, 10, 9), _signed(0, ROOT_B, 10, 9));
         vm.assertEq(amount, 3_000 ether, "slashed");
         vm.assertEq(registry.stakeOf(v), 0, "active gone");
