@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -39,6 +42,7 @@ from sqlalchemy.engine import URL, make_url
 
 from backend.core.config import Settings
 from backend.main import create_app
+from tests.backend.live import DOMAIN, URI, Caller, LiveServer, ServerFactory, sign_in, start_server
 
 _PG_ADMIN_URL_ENV = "SHOTBANK_TEST_POSTGRES_ADMIN_URL"
 
@@ -100,6 +104,53 @@ def client(app: FastAPI) -> Iterator[TestClient]:
     """A client of ``app`` with its start-up (migrations) and shut-down run."""
     with TestClient(app) as test_client:
         yield test_client
+
+
+# --- live servers ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def upload_settings(make_settings: SettingsFactory) -> SettingsFactory:
+    """Settings for upload tests (SIWE bound to DOMAIN/URI), with overrides."""
+
+    def factory(**overrides: Any) -> Settings:
+        return make_settings(siwe_domain=DOMAIN, siwe_uri=URI, **overrides)
+
+    return factory
+
+
+@pytest.fixture
+def live(upload_settings: SettingsFactory) -> Iterator[ServerFactory]:
+    """Start live servers (stopped at the end of the test)."""
+    started: list[LiveServer] = []
+
+    def factory(settings: Settings | None = None, **overrides: Any) -> LiveServer:
+        server = start_server(settings or upload_settings(**overrides))
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        if server.thread.is_alive():
+            server.stop()
+
+
+@pytest.fixture
+def caller_for(live: ServerFactory) -> Iterator[Callable[[LiveServer], Caller]]:
+    """Sign a fresh wallet in on a live server and return a client for it."""
+    clients: list[httpx.Client] = []
+
+    def factory(server: LiveServer, account: LocalAccount | None = None) -> Caller:
+        token = sign_in(server.url, account or Account.create())
+        http = httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        clients.append(http)
+        return Caller(http=http, token=token, server=server)
+
+    yield factory
+    for http in clients:
+        http.close()
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from backend.core.config import Settings
 from ingest.blobstore import LocalBlobStore
 from ingest.cid import CHUNK_SIZE, cid_of_bytes
-from tests.backend.test_uploads import start_server
+from tests.backend.live import start_server
 
 #: Three leaves (the last one short): ranges may cross leaf boundaries.
 DATA = random.Random(7).randbytes(2 * CHUNK_SIZE + 1000)

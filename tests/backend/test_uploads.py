@@ -11,18 +11,13 @@ import hashlib
 import io
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from sqlalchemy import update
 from sqlmodel import Session
 from tusclient.client import TusClient
@@ -32,16 +27,12 @@ from tusclient.uploader.uploader import Uploader
 from backend.core.config import Settings
 from backend.core.db import create_db_engine
 from backend.errors import InvalidInputError, UploadBusyError
-from backend.main import create_app
 from backend.models.uploads import Upload, UploadState
 from backend.services import uploads
 from ingest.cid import StreamingDigest
-from shotbank.chain.siwe import build_siwe_message, sign_siwe_message
 from tests.backend.conftest import SettingsFactory
+from tests.backend.live import TUS, Caller, LiveServer, ServerFactory
 
-DOMAIN = "shotbank.test"
-URI = "https://shotbank.test"
-TUS = {"Tus-Resumable": "1.0.0"}
 CHUNK = 256 * 1024
 
 
@@ -49,145 +40,6 @@ class Sha256Uploader(Uploader):
     """tuspy's uploader sending ``Upload-Checksum: sha256 ...`` (its default is sha1)."""
 
     CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
-
-
-@dataclass
-class LiveServer:
-    """A uvicorn server running ``create_app(settings)`` in a thread."""
-
-    settings: Settings
-    server: uvicorn.Server
-    thread: threading.Thread
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def uploads_url(self) -> str:
-        return f"{self.url}/api/v1/uploads/"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        assert not self.thread.is_alive()
-
-
-def start_server(settings: Settings) -> LiveServer:
-    """Start the backend on a kernel-chosen port and wait until it accepts requests."""
-    sock = socket.socket()  # closed by uvicorn when it shuts down
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "server thread died"
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    return LiveServer(settings=settings, server=server, thread=thread, port=port)
-
-
-ServerFactory = Callable[..., LiveServer]
-
-
-@pytest.fixture
-def upload_settings(make_settings: SettingsFactory) -> SettingsFactory:
-    """Settings for upload tests (SIWE bound to DOMAIN/URI), with overrides."""
-
-    def factory(**overrides: Any) -> Settings:
-        return make_settings(siwe_domain=DOMAIN, siwe_uri=URI, **overrides)
-
-    return factory
-
-
-@pytest.fixture
-def live(upload_settings: SettingsFactory) -> Iterator[ServerFactory]:
-    """Start live servers (stopped at the end of the test)."""
-    started: list[LiveServer] = []
-
-    def factory(settings: Settings | None = None, **overrides: Any) -> LiveServer:
-        server = start_server(settings or upload_settings(**overrides))
-        started.append(server)
-        return server
-
-    yield factory
-    for server in started:
-        if server.thread.is_alive():
-            server.stop()
-
-
-def sign_in(base_url: str, account: LocalAccount) -> str:
-    """A session token for ``account`` obtained through the HTTP API."""
-    with httpx.Client(base_url=base_url) as client:
-        nonce = client.get("/api/v1/auth/nonce").json()["nonce"]
-        message = build_siwe_message(
-            domain=DOMAIN, address=account.address, uri=URI, chain_id=31337, nonce=nonce
-        )
-        response = client.post(
-            "/api/v1/auth/verify",
-            json={"message": message, "signature": sign_siwe_message(account, message)},
-        )
-        assert response.status_code == 200, response.text
-        token: str = response.json()["token"]
-        return token
-
-
-@dataclass
-class Caller:
-    """An httpx client of a live server, signed in as one wallet."""
-
-    http: httpx.Client
-    token: str
-    server: LiveServer
-
-    def create(self, length: int, metadata: str | None = None, **headers: str) -> httpx.Response:
-        all_headers = {**TUS, "Upload-Length": str(length), **headers}
-        if metadata is not None:
-            all_headers["Upload-Metadata"] = metadata
-        return self.http.post("/api/v1/uploads/", headers=all_headers)
-
-    def created(self, length: int) -> str:
-        response = self.create(length)
-        assert response.status_code == 201, response.text
-        location: str = response.headers["location"]
-        return location
-
-    def patch(self, location: str, offset: int, body: Any, **headers: str) -> httpx.Response:
-        return self.http.patch(
-            location,
-            content=body,
-            headers={
-                **TUS,
-                "Upload-Offset": str(offset),
-                "Content-Type": "application/offset+octet-stream",
-                **headers,
-            },
-        )
-
-    def head(self, location: str) -> httpx.Response:
-        return self.http.head(location, headers=TUS)
-
-
-@pytest.fixture
-def caller_for(live: ServerFactory) -> Iterator[Callable[[LiveServer], Caller]]:
-    """Sign a fresh wallet in on a live server and return a client for it."""
-    clients: list[httpx.Client] = []
-
-    def factory(server: LiveServer, account: LocalAccount | None = None) -> Caller:
-        token = sign_in(server.url, account or Account.create())
-        http = httpx.Client(
-            base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-        )
-        clients.append(http)
-        return Caller(http=http, token=token, server=server)
-
-    yield factory
-    for http in clients:
-        http.close()
 
 
 def _payload(size: int) -> bytes:
