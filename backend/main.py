@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Final
 
 import uvicorn
 from fastapi import FastAPI
@@ -22,14 +24,40 @@ from backend.api.limits import BodySizeLimitMiddleware
 from backend.api.main import API_PREFIX, api_router
 from backend.api.routes import ipfs
 from backend.api.routes.uploads import UPLOADS_PATH, TusHeadersMiddleware
+from backend.core.background import BackgroundRunner
 from backend.core.chain import create_web3
 from backend.core.config import Settings
 from backend.core.db import create_db_engine
 from backend.core.migrate import upgrade_to_head
 from backend.errors import register_error_handlers
+from backend.services.blobs import Quarantine
+from backend.services.housekeeping import run_housekeeping
+from backend.services.ingest import ingest_once
 from ingest.blobstore import LocalBlobStore
 
 logger = logging.getLogger(__name__)
+
+#: How long shutdown waits for background jobs to finish their current step.
+BACKGROUND_STOP_TIMEOUT_S: Final = 10.0
+
+
+def background_jobs(context: AppContext) -> BackgroundRunner:
+    """The process's background jobs (not started): ``ingest_workers`` ingest loops and
+    the housekeeping job (upload expiry, stale ingest claims, leftover files)."""
+    settings, engine, blobs = context.settings, context.engine, context.blobs
+    runner = BackgroundRunner()
+    for number in range(settings.ingest_workers):
+        runner.add_loop(
+            f"ingest-{number}",
+            partial(ingest_once, engine, settings=settings, blobs=blobs),
+            idle_s=settings.ingest_poll_s,
+        )
+    runner.add_periodic(
+        "housekeeping",
+        partial(run_housekeeping, engine, settings=settings, blobs=blobs),
+        interval_s=settings.housekeeping_interval_s,
+    )
+    return runner
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -39,12 +67,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     starts up, and its connections are closed when it shuts down.
     """
     settings = settings if settings is not None else Settings()
+    engine = create_db_engine(settings)
     context = AppContext(
         settings=settings,
-        engine=create_db_engine(settings),
+        engine=engine,
         w3=create_web3(settings),
         blobs=LocalBlobStore(settings.blob_path),
+        quarantine=Quarantine(engine),
     )
+
+    runner = background_jobs(context)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -52,8 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.auto_migrate:
                 await run_in_threadpool(upgrade_to_head, context.engine)
                 logger.info("database migrated to head (%s)", settings.database_url_display)
+            runner.start()
             yield
         finally:
+            await run_in_threadpool(runner.stop, BACKGROUND_STOP_TIMEOUT_S)
             context.engine.dispose()
 
     # Swagger UI and ReDoc from assets shipped in the package, not a CDN: the docs work
@@ -69,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.context = context
+    app.state.background = runner
     register_error_handlers(app)
     app.include_router(api_router, prefix=API_PREFIX)
     # Outside /api/v1, where IPFS gateways serve content: /ipfs/<cid>.
@@ -78,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_body_bytes,
         exclude_prefix=API_PREFIX + UPLOADS_PATH,
+        prefix_limits={API_PREFIX + "/clips": settings.clip_max_request_body_bytes},
     )
     return app
 

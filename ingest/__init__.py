@@ -10,7 +10,8 @@
 * :mod:`ingest.errors` — the exception tree with stable reason codes.
 
 The usual order for an upload: feed a :class:`StreamingDigest` while receiving, then
-:func:`sniff_file`, :func:`probe_file` and :meth:`BlobStore.put_file` with the digest.
+:func:`sniff_file`, :func:`probe_file` and :meth:`BlobStore.put_file` with the digest
+(``move=True`` hands the upload file itself to the store: verified, then renamed).
 """
 
 from ingest.blobstore import BlobInfo, BlobRange, BlobStore, KuboBlobStore, LocalBlobStore

@@ -8,10 +8,13 @@
     characters, not their last). Writes are atomic and durable: a temporary file in the
     shard folder, ``fsync``, ``rename``, ``fsync`` of the folder. Every ``put`` hashes
     the bytes as they are copied and refuses them unless their CID (and SHA-256 and size,
-    when given) match what the caller announced. Beside each blob, ``<cid>.leaves`` holds
-    the SHA-256 of each 256 KiB leaf of its DAG; it is authenticated against the CID
-    before use, and lets :meth:`LocalBlobStore.open_range` check every leaf an HTTP range
-    touches, so bit rot is caught when served without re-reading whole files.
+    when given) match what the caller announced. ``put_file(..., move=True)`` verifies
+    the file in one read-only pass and renames it into place instead of copying it (an
+    upload on the same file system becomes the blob without a second copy). Beside each
+    blob, ``<cid>.leaves`` holds the SHA-256 of each 256 KiB leaf of its DAG; it is
+    authenticated against the CID before use, and lets :meth:`LocalBlobStore.open_range`
+    check every leaf an HTTP range touches, so bit rot is caught when served without
+    re-reading whole files.
 
 :class:`KuboBlobStore`
     A Kubo (go-ipfs) node over its RPC API with ``ipfshttpclient``: ``add`` with CIDv1,
@@ -26,10 +29,12 @@ base32 out), so a CID can never name a path outside the store.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import os
 import secrets
+import stat
 import time
 import warnings
 from collections import OrderedDict
@@ -149,9 +154,13 @@ class BlobStore(Protocol):
         cid: str,
         sha256: str | None = None,
         size: int | None = None,
+        move: bool = False,
     ) -> BlobInfo:
         """Store the file at ``path`` as ``cid``; its bytes must hash to ``cid`` (and to
-        ``sha256`` / have ``size`` when given), else BlobIntegrityError. Idempotent."""
+        ``sha256`` / have ``size`` when given), else BlobIntegrityError. Idempotent.
+
+        With ``move=True`` the store takes the file: it is gone once this returns
+        (also when the blob was already stored), and left untouched when it raises."""
         ...
 
     def open(self, cid: str) -> BinaryIO:
@@ -254,11 +263,26 @@ class LocalBlobStore:
         cid: str,
         sha256: str | None = None,
         size: int | None = None,
+        move: bool = False,
     ) -> BlobInfo:
-        """Copy the file at ``path`` in as ``cid``, verifying it in the same pass.
+        """Store the file at ``path`` as ``cid``, verifying its bytes first.
+
+        Copying (the default) hashes the bytes in the same pass that writes them to a
+        temporary file in the shard folder, which is then renamed into place.
+
+        ``move=True`` takes the file itself: one read-only pass verifies it and records
+        the leaf index, then the file is renamed into place (no second copy); the source
+        is gone afterwards. The bytes are ``fsync``-ed before the rename and both folders
+        after it. Across file systems (``EXDEV``), and for a source that is a symbolic
+        link or has other hard links (either would let the blob change under its CID),
+        it falls back to copying, then removes the source. On any integrity failure
+        nothing is stored and the source is left untouched; so is a source that changed
+        while it was being verified.
 
         When the blob is already stored the file is still read and verified (the
-        caller's claim is checked either way) but nothing is written.
+        caller's claim is checked either way) but nothing is written; with ``move`` the
+        source is then removed. A stored file whose size differs from these bytes is
+        damaged (the CID fixes the size) and is replaced by them once they verify.
         """
         canonical = normalize_cid(cid)
         final = self.path_for(canonical)
@@ -267,21 +291,105 @@ class LocalBlobStore:
             folder.mkdir(exist_ok=True)
             if self._fsync:
                 _fsync_dir(self.root)
-        digest = StreamingDigest(record_leaves=True)
-        if final.exists():
-            with Path(path).open("rb") as source:
-                while block := source.read(COPY_SIZE):
-                    digest.update(block)
-            _check_expected(digest.finalize(), canonical, sha256, size)
-            return BlobInfo(cid=canonical, size=digest.size, sha256=digest.finalize().sha256)
-        temp, handle = self._temp(folder, canonical)
+        source = Path(path)
+        if self._stored_size(final) == source.stat().st_size:
+            result = self._verify_source(source, canonical, sha256, size, sync=False)[0]
+            if move:
+                self._remove_source(source)
+            return BlobInfo(cid=canonical, size=result.size, sha256=result.sha256)
+        # Not stored, or stored with another size than these bytes: a blob whose size
+        # differs from bytes with its CID is damaged, and the verified bytes replace it.
+        if move:
+            moved = self._move_in(source, canonical, final, sha256, size)
+            if moved is not None:
+                return BlobInfo(cid=canonical, size=moved.size, sha256=moved.sha256)
+        result = self._copy_in(source, canonical, final, sha256, size)
+        if move:
+            self._remove_source(source)
+        return BlobInfo(cid=canonical, size=result.size, sha256=result.sha256)
+
+    @staticmethod
+    def _stored_size(final: Path) -> int | None:
         try:
-            with Path(path).open("rb") as source:
-                while block := source.read(COPY_SIZE):
+            return final.stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def _verify_source(
+        self, source: Path, cid: str, sha256: str | None, size: int | None, *, sync: bool
+    ) -> tuple[ContentDigest, StreamingDigest, os.stat_result]:
+        """Hash ``source`` in one read-only pass and check it against the claim.
+
+        Returns the digest, the hasher (for its leaf digests) and the file's status as
+        read. With ``sync`` the file's data is flushed to disk on the way (a no-op when
+        it already was), so a rename that follows cannot expose unwritten bytes after a
+        crash.
+        """
+        digest = StreamingDigest(record_leaves=True)
+        with source.open("rb") as handle:
+            before = os.fstat(handle.fileno())
+            while block := handle.read(COPY_SIZE):
+                digest.update(block)
+            if sync and self._fsync:
+                os.fsync(handle.fileno())
+            after = os.fstat(handle.fileno())
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+            raise BlobIntegrityError("The file changed while it was being stored.")
+        result = digest.finalize()
+        _check_expected(result, cid, sha256, size)
+        return result, digest, after
+
+    def _move_in(
+        self, source: Path, cid: str, final: Path, sha256: str | None, size: int | None
+    ) -> ContentDigest | None:
+        """Verify ``source`` and rename it to ``final``.
+
+        None when it cannot be renamed: on another device (``EXDEV``), not a regular
+        file (a symbolic link would become the blob) or with other hard links (they
+        could change the blob's bytes later); the caller copies it instead.
+        """
+        folder = final.parent
+        if not self._movable(os.lstat(source)):
+            return None
+        result, digest, status = self._verify_source(source, cid, sha256, size, sync=True)
+        self._write_leaves(folder, final, digest.cid_hasher.leaf_digests)
+        try:
+            current = os.lstat(source)
+            if (current.st_ino, current.st_size, current.st_mtime_ns) != (
+                status.st_ino,
+                status.st_size,
+                status.st_mtime_ns,
+            ) or not self._movable(current):
+                raise BlobIntegrityError("The file changed while it was being stored.")
+            os.rename(source, final)
+        except BaseException as exc:
+            self._leaves_path(final).unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno == errno.EXDEV:
+                return None
+            raise
+        if self._fsync:
+            _fsync_dir(folder)
+            _fsync_dir(source.parent)
+        return result
+
+    @staticmethod
+    def _movable(status: os.stat_result) -> bool:
+        return stat.S_ISREG(status.st_mode) and status.st_nlink == 1
+
+    def _copy_in(
+        self, source: Path, cid: str, final: Path, sha256: str | None, size: int | None
+    ) -> ContentDigest:
+        """Copy ``source`` to ``final`` through a temporary file, hashing in the same pass."""
+        folder = final.parent
+        digest = StreamingDigest(record_leaves=True)
+        temp, handle = self._temp(folder, cid)
+        try:
+            with source.open("rb") as reader:
+                while block := reader.read(COPY_SIZE):
                     digest.update(block)
                     handle.write(block)
             result = digest.finalize()
-            _check_expected(result, canonical, sha256, size)
+            _check_expected(result, cid, sha256, size)
             self._write_leaves(folder, final, digest.cid_hasher.leaf_digests)
             self._commit(temp, handle, final)
         except BaseException:
@@ -290,7 +398,12 @@ class LocalBlobStore:
             raise
         if self._fsync:
             _fsync_dir(folder)
-        return BlobInfo(cid=canonical, size=result.size, sha256=result.sha256)
+        return result
+
+    def _remove_source(self, source: Path) -> None:
+        source.unlink()
+        if self._fsync:
+            _fsync_dir(source.parent)
 
     # --- reading ---
 
@@ -520,12 +633,15 @@ class KuboBlobStore:
         cid: str,
         sha256: str | None = None,
         size: int | None = None,
+        move: bool = False,
     ) -> BlobInfo:
         """Hash the file locally, check it, then ``ipfs add`` it (pinned).
 
         The CID the node answers must be the announced one; otherwise the node's pin is
         removed again and :class:`~ingest.errors.BlobIntegrityError` raised (the node was
-        set up with other import settings).
+        set up with other import settings). With ``move=True`` the local file is deleted
+        once the node holds the pin (the node keeps its own copy of the blocks); on any
+        error it is left in place.
         """
         from ingest.cid import digest_file
 
@@ -541,6 +657,8 @@ class KuboBlobStore:
                 f"The IPFS node computed {answered} for the bytes of {canonical}; check its "
                 "import settings."
             )
+        if move:
+            Path(path).unlink()
         return BlobInfo(cid=canonical, size=local.size, sha256=local.sha256)
 
     def _stream(self, cid: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:

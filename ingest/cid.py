@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 from multiformats import CID, multihash
 
@@ -62,6 +64,12 @@ MAX_CID_TEXT: Final = 128
 
 _UNIXFS_FILE: Final = 2
 _SHA256_LEN: Final = 32
+#: From this many bytes per update, :class:`StreamingDigest` hashes SHA-256 in a helper
+#: thread while the calling thread hashes the CID leaves (hashlib releases the GIL on
+#: large buffers), so one pass keeps two cores busy. Below it, handing over costs more.
+_PARALLEL_MIN_BYTES: Final = 1 << 20
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
 
 
 def _varint(value: int) -> bytes:
@@ -263,8 +271,32 @@ class ContentDigest:
     cid: str
 
 
+_helpers_lock = threading.Lock()
+_helpers: ThreadPoolExecutor | None = None
+
+
+def _helper_pool() -> ThreadPoolExecutor:
+    """The process's hashing helper threads (created on first use)."""
+    global _helpers
+    with _helpers_lock:
+        if _helpers is None:
+            workers = max(2, min(8, os.cpu_count() or 2))
+            _helpers = ThreadPoolExecutor(workers, thread_name_prefix="ingest-hash")
+        return _helpers
+
+
+def _feed(hasher: hashlib._Hash, parts: Sequence[Buffer]) -> None:
+    for part in parts:
+        hasher.update(part)
+
+
 class StreamingDigest:
-    """SHA-256, byte count and CIDv1 of a stream, computed together in one pass."""
+    """SHA-256, byte count and CIDv1 of a stream, computed together in one pass.
+
+    Large updates (at least 1 MiB per call) are hashed by two threads: SHA-256 in a
+    helper thread, the CID leaves in the caller's. The call returns when both are done,
+    so the caller may reuse its buffer at once; the results do not depend on it.
+    """
 
     def __init__(self, *, record_leaves: bool = False) -> None:
         self._sha256 = hashlib.sha256()
@@ -281,12 +313,32 @@ class StreamingDigest:
         """The CID half (e.g. for its :attr:`CidHasher.leaf_digests`)."""
         return self._cid
 
-    def update(self, data: bytes | bytearray | memoryview) -> None:
+    def update(self, data: Buffer) -> None:
         """Feed the next bytes."""
+        self.update_many((data,))
+
+    def update_many(self, parts: Sequence[Buffer], *, also: Sequence[hashlib._Hash] = ()) -> None:
+        """Feed ``parts`` in order (as if :meth:`update` were called with each).
+
+        ``also`` are further hash objects (e.g. a per-request checksum) fed the same bytes
+        in the same pass; from 1 MiB in all, each of them and SHA-256 get a helper thread.
+        """
         if self._result is not None:
             raise RuntimeError("update() after finalize()")
-        self._sha256.update(data)
-        self._cid.update(data)
+        if sum(memoryview(part).nbytes for part in parts) < _PARALLEL_MIN_BYTES:
+            for hasher in (self._sha256, *also):
+                _feed(hasher, parts)
+            _feed_cid(self._cid, parts)
+            return
+        pool = _helper_pool()
+        pending: list[Future[None]] = [
+            pool.submit(_feed, hasher, parts) for hasher in (self._sha256, *also)
+        ]
+        try:
+            _feed_cid(self._cid, parts)
+        finally:
+            for future in pending:
+                future.result()
 
     def finalize(self) -> ContentDigest:
         """The digest of everything fed; idempotent."""
@@ -295,6 +347,11 @@ class StreamingDigest:
                 size=self._cid.size, sha256=self._sha256.hexdigest(), cid=self._cid.finalize()
             )
         return self._result
+
+
+def _feed_cid(hasher: CidHasher, parts: Sequence[Buffer]) -> None:
+    for part in parts:
+        hasher.update(part)
 
 
 def digest_file(path: str | os.PathLike[str], *, read_size: int = READ_SIZE) -> ContentDigest:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent project setup: installs whatever is missing, does nothing when all is current.
-#   scripts/setup.sh            Node 22 + npm packages + Python venv (+ dev tools)
+#   scripts/setup.sh            Node 22 + npm packages + Python venv (+ dev tools, scoring ML stack)
 #   SHOTBANK_SETUP_SLITHER=1    also the isolated Slither venv used by `make test`
 #   SHOTBANK_SETUP_IPFS=1       also js-ipfs (tools/ipfs) for the Kubo blob-store tests
 set -euo pipefail
@@ -62,6 +62,19 @@ if ! fresh python requirements/lock.txt pyproject.toml sdk/pyproject.toml; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e sdk -e .
   mark python requirements/lock.txt pyproject.toml sdk/pyproject.toml
+fi
+
+# --- Scoring ML stack (torch CPU wheel, open_clip, OpenCV): ~35 s cold, ~1 GB ---
+# --no-deps: the lock is complete on top of lock.txt, and pip must not swap the CPU torch
+# for a CUDA build to satisfy torchvision's pin.
+if ! fresh scoring requirements/scoring.lock requirements/lock.txt \
+  || ! .venv/bin/python -c 'import importlib.util as u, sys
+sys.exit(not all(u.find_spec(m) for m in ("torch", "torchvision", "open_clip", "cv2")))'; then
+  log "installing the scoring ML stack (pinned in requirements/scoring.lock)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+    -r requirements/scoring.lock
+  .venv/bin/python -m pip check --disable-pip-version-check
+  mark scoring requirements/scoring.lock requirements/lock.txt
 fi
 
 # --- Slither, in its own venv: its dependency ranges must not move our pins ---

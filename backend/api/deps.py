@@ -35,10 +35,10 @@ class AppContext:
     w3: Web3
     blobs: BlobStore
     """Clip bytes by CID (``SHOTBANK_BLOB_DIR``)."""
+    quarantine: Quarantine
+    """Blobs found damaged (see ``backend.services.blobs``)."""
     digests: DigestCache = field(default_factory=DigestCache)
     """Running upload digests of this process (see ``backend.services.uploads``)."""
-    quarantine: Quarantine = field(default_factory=Quarantine)
-    """Blobs found damaged by this process (see ``backend.services.blobs``)."""
 
 
 def get_context(request: Request) -> AppContext:
@@ -128,3 +128,19 @@ def get_current_address(session: Annotated[AuthSession, Depends(get_current_sess
 
 CurrentSession = Annotated[AuthSession, Depends(get_current_session)]
 CurrentAddress = Annotated[str, Depends(get_current_address)]
+
+
+def get_optional_address(request: Request, db: SessionDep, settings: SettingsDep) -> str | None:
+    """The signed-in wallet, or ``None`` for a caller that sent no session token.
+
+    A token that is sent must be valid (401 otherwise): a caller who thinks it is signed
+    in learns that it is not, instead of silently seeing less.
+    """
+    if request.headers.get("authorization") is None and not request.cookies.get(
+        settings.session_cookie_name
+    ):
+        return None
+    return auth.authenticate(db, token=session_token(request, settings)).address
+
+
+OptionalAddress = Annotated[str | None, Depends(get_optional_address)]

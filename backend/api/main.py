@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from backend.api.routes import auth, health, schemas, uploads, version
+from backend.api.routes import auth, clips, health, schemas, uploads, version
 from backend.errors import ErrorResponse
 
 API_PREFIX = "/api/v1"
@@ -19,4 +19,5 @@ api_router.include_router(health.router)
 api_router.include_router(version.router)
 api_router.include_router(auth.router)
 api_router.include_router(uploads.router)
+api_router.include_router(clips.router)
 api_router.include_router(schemas.router)

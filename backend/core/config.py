@@ -11,9 +11,18 @@ import secrets
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
+
+from ingest.probe import ProbeLimits
 
 Environment = Literal["development", "staging", "production"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -21,6 +30,7 @@ LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 #: Secrets that appear in examples and templates; never acceptable outside development.
 _WEAK_SECRETS = frozenset({"changethis", "changeme", "secret", "dev", "development", "test"})
 _MIN_SECRET_LENGTH = 32
+_PROBE_DEFAULTS = ProbeLimits()
 
 
 class Settings(BaseSettings):
@@ -84,6 +94,9 @@ class Settings(BaseSettings):
     keep_alive_timeout_s: int = Field(5, ge=1, le=300)
     max_request_body_bytes: int = Field(64 * 1024, ge=1024, le=64 * 1024**2)
     """Largest body of a non-upload request (JSON); larger ones are answered 413."""
+    clip_max_request_body_bytes: int = Field(16 * 1024**2, ge=1024, le=256 * 1024**2)
+    """Largest body of ``POST``/``PATCH /api/v1/clips`` (an annotation may carry a camera
+    path of up to 10,000 keyframes, or its text form of up to 8,000,000 characters)."""
     log_level: LogLevel = "info"
 
     # --- sign-in (SIWE) and sessions ---------------------------------------------------
@@ -149,11 +162,60 @@ class Settings(BaseSettings):
     """Root of the local blob store (``ingest.blobstore.LocalBlobStore``);
     ``var_dir/blobs`` when unset."""
 
+    # --- ingest pipeline (received -> probing -> queued) --------------------------------
+
+    ingest_workers: int = Field(1, ge=0, le=64)
+    """Ingest worker threads of this process; 0 disables ingest here (another process
+    or none takes the clips)."""
+
+    ingest_poll_s: float = Field(1.0, gt=0, le=300)
+    """How long an idle ingest worker waits before it looks for a received clip again."""
+
+    ingest_max_attempts: int = Field(2, ge=1, le=10)
+    """Claims of one clip (a probe timeout, a crash or a stale claim each count) before
+    it is ``failed``."""
+
+    ingest_stale_s: int = Field(900, ge=1, le=7 * 86_400)
+    """A clip ``probing`` for longer than this (its worker died) is put back to
+    ``received``; must exceed ``ingest_wall_seconds``."""
+
+    housekeeping_interval_s: float = Field(60.0, gt=0, le=86_400)
+    """Period of the housekeeping job: upload expiry, stale-claim recovery, sweeps of
+    temporary files."""
+
+    # Bounds of an acceptable clip and the probe's budget (``ingest.probe.ProbeLimits``;
+    # the defaults are the product's).
+    ingest_min_duration_s: float = Field(_PROBE_DEFAULTS.min_duration_s, gt=0)
+    ingest_max_duration_s: float = Field(_PROBE_DEFAULTS.max_duration_s, gt=0)
+    ingest_min_short_side: int = Field(_PROBE_DEFAULTS.min_short_side, ge=1)
+    ingest_max_short_side: int = Field(_PROBE_DEFAULTS.max_short_side, ge=1)
+    ingest_max_long_side: int = Field(_PROBE_DEFAULTS.max_long_side, ge=1)
+    ingest_min_frame_rate: float = Field(_PROBE_DEFAULTS.min_frame_rate, gt=0)
+    ingest_max_frame_rate: float = Field(_PROBE_DEFAULTS.max_frame_rate, gt=0)
+    ingest_max_streams: int = Field(_PROBE_DEFAULTS.max_streams, ge=1, le=1024)
+    ingest_cpu_seconds: int = Field(_PROBE_DEFAULTS.cpu_seconds, ge=1, le=3600)
+    ingest_memory_bytes: int = Field(_PROBE_DEFAULTS.memory_bytes, ge=1 << 20)
+    ingest_wall_seconds: float = Field(_PROBE_DEFAULTS.wall_seconds, gt=0, le=3600)
+
     @field_validator("var_dir")
     @classmethod
     def _absolute_var_dir(cls, value: Path) -> Path:
         # Child processes (uvicorn, the devstack's services) may run from another cwd.
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _consistent_ingest_limits(self) -> Self:
+        try:
+            self.probe_limits  # noqa: B018 - validates the combination
+        except ValidationError as exc:
+            problems = "; ".join(str(error["msg"]) for error in exc.errors())
+            raise ValueError(f"SHOTBANK_INGEST_* limits are inconsistent: {problems}") from None
+        if self.ingest_stale_s <= self.ingest_wall_seconds:
+            raise ValueError(
+                "SHOTBANK_INGEST_STALE_S must exceed SHOTBANK_INGEST_WALL_SECONDS, or live "
+                "probes would be taken for dead ones"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Self:
@@ -204,6 +266,23 @@ class Settings(BaseSettings):
     def upload_path(self) -> Path:
         """Directory of partial uploads."""
         return self.upload_dir or self.var_dir / "uploads"
+
+    @property
+    def probe_limits(self) -> ProbeLimits:
+        """The ``ingest.probe`` limits these settings ask for."""
+        return ProbeLimits(
+            min_duration_s=self.ingest_min_duration_s,
+            max_duration_s=self.ingest_max_duration_s,
+            min_short_side=self.ingest_min_short_side,
+            max_short_side=self.ingest_max_short_side,
+            max_long_side=self.ingest_max_long_side,
+            min_frame_rate=self.ingest_min_frame_rate,
+            max_frame_rate=self.ingest_max_frame_rate,
+            max_streams=self.ingest_max_streams,
+            cpu_seconds=self.ingest_cpu_seconds,
+            memory_bytes=self.ingest_memory_bytes,
+            wall_seconds=self.ingest_wall_seconds,
+        )
 
     @property
     def blob_path(self) -> Path:

@@ -19,6 +19,8 @@ class UploadState(StrEnum):
 
     ACTIVE = "active"
     COMPLETE = "complete"
+    CONSUMED = "consumed"
+    """Complete and bound to a clip: its bytes belong to the clip now."""
     TERMINATED = "terminated"
     EXPIRED = "expired"
 

@@ -28,19 +28,25 @@ the opposite. Two paths, both in bounded chunks (the file is never held in memor
 
 Quarantine
 ----------
-A damaged blob is logged at ERROR and recorded in this process's :class:`Quarantine`;
-later requests for it are refused with ``blob_damaged`` without reading it. The record
-lives in memory (a restart forgets it, and the next read finds the damage again); the
-file is left in place for inspection and repair.
+A damaged blob is logged at ERROR and recorded in the :class:`Quarantine`: a row in
+the ``blob_quarantine`` table, so every worker process and every restart refuses it with
+``blob_damaged`` without reading it again. The file is left in place for inspection and
+repair; an operator lists and releases records with ``python -m backend.admin
+quarantine`` (a release takes effect at once: every request looks the CID up, one
+primary-key read).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
 
 from backend.errors import (
     BlobDamagedError,
@@ -48,6 +54,7 @@ from backend.errors import (
     DependencyUnavailableError,
     InvalidCidError,
 )
+from backend.models.blobs import BlobQuarantine
 from ingest import errors as ingest_errors
 from ingest.blobstore import BlobStore
 from ingest.cid import StreamingDigest, normalize_cid
@@ -58,21 +65,50 @@ logger = logging.getLogger(__name__)
 READ_CHUNK: Final = 256 * 1024
 
 
+#: Longest reason stored with a quarantine record.
+MAX_REASON_CHARS: Final = 512
+
+
 class Quarantine:
-    """CIDs found damaged by this process; thread-safe (routes run in a thread pool)."""
+    """Damaged blobs, recorded in the database (see the module docstring)."""
 
-    def __init__(self) -> None:
-        self._cids: set[str] = set()
-        self._lock = threading.Lock()
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
 
-    def add(self, cid: str) -> None:
-        """Record ``cid`` (canonical form) as damaged."""
-        with self._lock:
-            self._cids.add(cid)
+    def add(self, cid: str, reason: str) -> None:
+        """Record ``cid`` (canonical form) as damaged; a second record of it is a no-op."""
+        record = BlobQuarantine(
+            cid=cid, reason=reason[:MAX_REASON_CHARS], detected_at=datetime.now(UTC)
+        )
+        with Session(self._engine) as db:
+            db.add(record)
+            try:
+                db.commit()
+            except IntegrityError:
+                db.rollback()  # another request or process recorded it first
 
     def __contains__(self, cid: object) -> bool:
-        with self._lock:
-            return cid in self._cids
+        if not isinstance(cid, str):
+            return False
+        with Session(self._engine) as db:
+            return db.get(BlobQuarantine, cid) is not None
+
+    def records(self) -> list[BlobQuarantine]:
+        """Every quarantine record, oldest first."""
+        with Session(self._engine) as db:
+            return list(
+                db.exec(select(BlobQuarantine).order_by(col(BlobQuarantine.detected_at))).all()
+            )
+
+    def release(self, cid: str) -> bool:
+        """Forget ``cid``'s record (after the file was repaired); False if there was none."""
+        with Session(self._engine) as db:
+            record = db.get(BlobQuarantine, cid)
+            if record is None:
+                return False
+            db.delete(record)
+            db.commit()
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +121,7 @@ class BlobHead:
 
 
 def _damaged(cid: str, quarantine: Quarantine, reason: str) -> BlobDamagedError:
-    quarantine.add(cid)
+    quarantine.add(cid, reason)
     logger.error("blob %s quarantined: %s", cid, reason)
     return BlobDamagedError(
         f"The stored copy of {cid} is damaged and cannot be served; it has been quarantined."

@@ -2,32 +2,17 @@
 
 PostgreSQL (``postgres_url``, for tests marked ``postgres``)
 ------------------------------------------------------------
-The tests use the machine's PostgreSQL, never a mock, and never skip:
-
-* If ``SHOTBANK_TEST_POSTGRES_ADMIN_URL`` is set (a SQLAlchemy URL of a role that may
-  ``CREATE DATABASE``, e.g. ``postgresql+psycopg://postgres:pw@127.0.0.1:5432/postgres``),
-  that server is used.
-* Otherwise the local Debian cluster is used (``pg_lsclusters``; PostgreSQL 15 on the
-  project's machines). If it is down it is started with ``pg_ctlcluster <ver> <name>
-  start`` (this needs root) and left running: stopping it could break another test
-  session using it at the same time. A login role ``shotbank_test_<random>`` with a
-  random password is created for the session through ``runuser -u postgres -- psql``
-  and dropped at its end.
-
-Either way each test session gets its own database ``shotbank_test_<random>``, dropped
-afterwards. When no server can be had the fixture fails with what to install or run
-(``apt-get install -y postgresql``; run the tests as root or set the admin URL).
+The tests use the machine's PostgreSQL, never a mock, and never skip: a throwaway role
+(or ``SHOTBANK_TEST_POSTGRES_ADMIN_URL``) per test session and a database dropped at its
+end, from :mod:`tests.pgcluster` (which says how the server is found or started). When no
+server can be had the fixture fails with what to install or run.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import socket
-import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +22,15 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 from backend.core.config import Settings
 from backend.main import create_app
+from tests import pgcluster
 from tests.backend.live import DOMAIN, URI, Caller, LiveServer, ServerFactory, sign_in, start_server
 
-_PG_ADMIN_URL_ENV = "SHOTBANK_TEST_POSTGRES_ADMIN_URL"
-
-
 #: Variables that locate tools or test servers, not settings; they stay.
-_KEEP_ENV = frozenset({"SHOTBANK_ANVIL", "SHOTBANK_NODE", _PG_ADMIN_URL_ENV})
+_KEEP_ENV = frozenset({"SHOTBANK_ANVIL", "SHOTBANK_NODE", pgcluster.ADMIN_URL_ENV})
 
 
 @pytest.fixture(autouse=True)
@@ -156,88 +138,18 @@ def caller_for(live: ServerFactory) -> Iterator[Callable[[LiveServer], Caller]]:
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Cluster:
-    version: str
-    name: str
-    port: int
-    online: bool
-
-
-def _run(argv: list[str], what: str) -> str:
-    try:
-        result = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.SubprocessError) as exc:
-        stderr = getattr(exc, "stderr", None) or ""
-        pytest.fail(f"{what} failed ({' '.join(argv[:4])}...): {exc} {stderr}", pytrace=False)
-    return result.stdout
-
-
-def _local_cluster() -> _Cluster:
-    if shutil.which("pg_lsclusters") is None:
-        pytest.fail(
-            "PostgreSQL is not installed (no pg_lsclusters): `apt-get install -y postgresql`, "
-            f"or set {_PG_ADMIN_URL_ENV}",
-            pytrace=False,
-        )
-    listing = _run(["pg_lsclusters", "--no-header"], "listing PostgreSQL clusters")
-    clusters = [line.split() for line in listing.splitlines() if line.strip()]
-    if not clusters:
-        pytest.fail("PostgreSQL has no cluster (pg_lsclusters lists none)", pytrace=False)
-    version, name, port, status = clusters[0][:4]
-    return _Cluster(version=version, name=name, port=int(port), online=status == "online")
-
-
-def _psql(cluster: _Cluster, sql: str) -> None:
-    argv = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
-            "-p", str(cluster.port), "-d", "postgres", "-c", sql]  # fmt: skip
-    _run(argv, "psql as the postgres user")
-
-
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[URL]:
-    """URL of a PostgreSQL role that may create databases (see the module docstring)."""
-    given = os.environ.get(_PG_ADMIN_URL_ENV)
-    if given:
-        yield make_url(given)
-        return
-    cluster = _local_cluster()
-    if not cluster.online:
-        if os.geteuid() != 0:
-            pytest.fail(
-                f"PostgreSQL {cluster.version}/{cluster.name} is down and starting it needs "
-                f"root (`pg_ctlcluster {cluster.version} {cluster.name} start`); "
-                f"or set {_PG_ADMIN_URL_ENV}",
-                pytrace=False,
-            )
-        _run(["pg_ctlcluster", cluster.version, cluster.name, "start"], "starting PostgreSQL")
-    # A role per session: concurrent sessions never change each other's password.
-    role = f"shotbank_test_{secrets.token_hex(6)}"
-    password = secrets.token_hex(16)
-    _psql(cluster, f"CREATE ROLE {role} WITH LOGIN CREATEDB PASSWORD '{password}'")
+    """URL of a PostgreSQL role that may create databases (see :mod:`tests.pgcluster`)."""
     try:
-        yield URL.create(
-            "postgresql+psycopg",
-            username=role,
-            password=password,
-            host="127.0.0.1",
-            port=cluster.port,
-            database="postgres",
-        )
-    finally:
-        _psql(cluster, f"DROP ROLE IF EXISTS {role}")
+        with pgcluster.admin_url() as url:
+            yield url
+    except pgcluster.PostgresUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def postgres_url(postgres_admin_url: URL) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for this test session, as a SQLAlchemy URL."""
-    name = f"shotbank_test_{secrets.token_hex(6)}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        yield postgres_admin_url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    with pgcluster.throwaway_database(postgres_admin_url) as url:
+        yield url

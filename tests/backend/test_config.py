@@ -88,3 +88,27 @@ def test_settings_are_immutable() -> None:
     settings = Settings()
     with pytest.raises(ValidationError):
         settings.port = 9000  # type: ignore[misc]
+
+
+def test_ingest_limits_default_to_the_products_probe_limits() -> None:
+    from ingest.probe import ProbeLimits
+
+    settings = Settings()
+    assert settings.probe_limits == ProbeLimits()
+    assert (settings.ingest_workers, settings.ingest_max_attempts) == (1, 2)
+    tight = Settings(ingest_max_duration_s=30, ingest_wall_seconds=5, ingest_max_streams=2)
+    limits = tight.probe_limits
+    assert (limits.max_duration_s, limits.wall_seconds, limits.max_streams) == (30, 5, 2)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"ingest_min_duration_s": 60, "ingest_max_duration_s": 30},
+        {"ingest_stale_s": 100, "ingest_wall_seconds": 120},
+        {"ingest_workers": -1},
+    ],
+)
+def test_inconsistent_ingest_settings_are_refused(values: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match=r"SHOTBANK_INGEST|greater"):
+        Settings(**values)

@@ -14,7 +14,9 @@ import multiformats
 import pytest
 from fastapi.testclient import TestClient
 
+from backend import admin
 from backend.core.config import Settings
+from backend.main import create_app
 from ingest.blobstore import LocalBlobStore
 from ingest.cid import CHUNK_SIZE, cid_of_bytes
 from tests.backend.live import start_server
@@ -247,3 +249,45 @@ def test_range_without_leaf_index_verifies_the_whole_blob_first(
     response = client.get(f"/ipfs/{blob}", headers={"Range": "bytes=0-99"})
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "blob_damaged"
+
+
+def test_the_quarantine_survives_a_restart_and_is_shared_by_other_processes(
+    settings: Settings, blob: str
+) -> None:
+    flip_byte(settings, blob, CHUNK_SIZE + 10)
+    with TestClient(create_app(settings)) as first:
+        assert (
+            first.get(f"/ipfs/{blob}", headers={"Range": f"bytes={CHUNK_SIZE}-"}).status_code == 503
+        )
+    # Repair the file behind the service's back: a fresh process still refuses the blob,
+    # because the record is in the database, not in the first process's memory.
+    flip_byte(settings, blob, CHUNK_SIZE + 10)
+    with TestClient(create_app(settings)) as second:
+        response = second.get(f"/ipfs/{blob}", headers={"Range": "bytes=0-99"})
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "blob_damaged"
+
+
+def test_admin_lists_and_releases_a_repaired_blob_but_not_a_damaged_one(
+    settings: Settings, blob: str, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flip_byte(settings, blob, 10)
+    assert client.get(f"/ipfs/{blob}", headers={"Range": "bytes=0-9"}).status_code == 503
+
+    assert admin.main(["quarantine", "list"], settings) == 0
+    listed = capsys.readouterr().out
+    cid, detected_at, reason = listed.strip().split("\t")
+    assert cid == blob
+    assert detected_at
+    assert "does not match its CID" in reason
+
+    # Still damaged: release refuses, the gateway keeps refusing.
+    assert admin.main(["quarantine", "release", blob], settings) == 1
+    assert "still damaged" in capsys.readouterr().err
+    assert client.get(f"/ipfs/{blob}").status_code == 503
+
+    flip_byte(settings, blob, 10)  # repaired
+    assert admin.main(["quarantine", "release", blob], settings) == 0
+    assert client.get(f"/ipfs/{blob}").content == DATA  # at once, no restart
+    assert admin.main(["quarantine", "release", blob], settings) == 1  # nothing left
+    assert admin.main(["quarantine", "release", "not-a-cid"], settings) == 2

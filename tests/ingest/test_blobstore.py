@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import random
@@ -224,3 +225,117 @@ def test_many_blobs_spread_over_shards(store: LocalBlobStore, tmp_path: Path) ->
         cids.add(store.put_file(_file(tmp_path, data), cid=cid_of_bytes(data)).cid)
     assert set(store.iter_cids()) == cids
     assert len({store.path_for(cid).parent for cid in cids}) > 10
+
+
+# --- put_file(..., move=True) --------------------------------------------------------
+
+
+def test_move_renames_the_file_into_place_without_a_copy(
+    store: LocalBlobStore, blob: tuple[Path, bytes]
+) -> None:
+    path, data = blob
+    inode = path.stat().st_ino
+    digest = digest_file(path)
+    info = store.put_file(path, cid=digest.cid, sha256=digest.sha256, size=len(data), move=True)
+    assert (info.cid, info.size, info.sha256) == (digest.cid, len(data), digest.sha256)
+    assert not path.exists()
+    stored = store.path_for(digest.cid)
+    assert stored.stat().st_ino == inode
+    assert stored.read_bytes() == data
+    assert sorted(p.name for p in stored.parent.iterdir()) == [digest.cid, digest.cid + ".leaves"]
+    with store.open_range(digest.cid, CHUNK_SIZE - 3, CHUNK_SIZE + 3) as part:
+        assert part.read() == data[CHUNK_SIZE - 3 : CHUNK_SIZE + 3]
+    store.verify(digest.cid)
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [{"cid": cid_of_bytes(b"something else")}, {"sha256": "0" * 64}, {"size": 1}],
+    ids=["cid", "sha256", "size"],
+)
+def test_a_mismatching_move_leaves_the_source(
+    store: LocalBlobStore, blob: tuple[Path, bytes], claim: dict[str, object]
+) -> None:
+    path, data = blob
+    inode = path.stat().st_ino
+    fields: dict[str, object] = {"cid": digest_file(path).cid} | claim
+    with pytest.raises(BlobIntegrityError):
+        store.put_file(path, move=True, **fields)  # type: ignore[arg-type]
+    assert path.read_bytes() == data
+    assert path.stat().st_ino == inode
+    assert list(store.iter_cids()) == []
+    assert [p for p in store.root.rglob("*") if p.is_file()] == []
+
+
+def test_move_of_a_stored_blob_verifies_then_removes_the_source(
+    store: LocalBlobStore, blob: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    path, data = blob
+    cid = digest_file(path).cid
+    store.put_file(path, cid=cid)
+    mtime = store.path_for(cid).stat().st_mtime_ns
+    same = _file(tmp_path, data, "again.bin")
+    assert store.put_file(same, cid=cid, move=True).cid == cid
+    assert not same.exists()
+    assert store.path_for(cid).stat().st_mtime_ns == mtime
+    impostor = _file(tmp_path, data[:-1] + b"\x00", "impostor.bin")
+    with pytest.raises(BlobIntegrityError):
+        store.put_file(impostor, cid=cid, move=True)
+    assert impostor.exists()
+
+
+def test_move_replaces_a_stored_blob_of_the_wrong_size(
+    store: LocalBlobStore, blob: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    path, data = blob
+    cid = digest_file(path).cid
+    store.put_file(path, cid=cid)
+    stored = store.path_for(cid)
+    stored.write_bytes(data[: CHUNK_SIZE + 5])  # damaged on disk: cut short
+    store.put_file(_file(tmp_path, data, "good.bin"), cid=cid, move=True)
+    assert store.path_for(cid).read_bytes() == data
+    store.verify(cid)
+
+
+def test_move_across_devices_falls_back_to_copy(
+    store: LocalBlobStore, blob: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, data = blob
+    inode = path.stat().st_ino
+    attempts: list[tuple[object, object]] = []
+
+    def cross_device(source: object, target: object) -> None:
+        attempts.append((source, target))
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "rename", cross_device)
+    digest = digest_file(path)
+    info = store.put_file(path, cid=digest.cid, sha256=digest.sha256, move=True)
+    assert attempts, "the move was not tried first"
+    assert info.size == len(data)
+    assert not path.exists()
+    stored = store.path_for(digest.cid)
+    assert stored.stat().st_ino != inode
+    assert stored.read_bytes() == data
+    assert sorted(p.name for p in stored.parent.iterdir()) == [digest.cid, digest.cid + ".leaves"]
+    assert store.leaf_digests(digest.cid)
+
+
+@pytest.mark.parametrize("kind", ["hard link", "symbolic link"])
+def test_a_linked_source_is_copied_not_moved(
+    store: LocalBlobStore, blob: tuple[Path, bytes], tmp_path: Path, kind: str
+) -> None:
+    path, data = blob
+    link = tmp_path / "link.bin"
+    if kind == "hard link":
+        os.link(path, link)
+    else:
+        link.symlink_to(path)
+    cid = digest_file(path).cid
+    store.put_file(link, cid=cid, move=True)
+    assert not link.exists()
+    assert path.read_bytes() == data, "the other name keeps its file"
+    stored = store.path_for(cid)
+    assert not stored.is_symlink()
+    assert stored.stat().st_ino != path.stat().st_ino
+    assert stored.read_bytes() == data

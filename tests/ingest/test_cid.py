@@ -88,6 +88,28 @@ def test_random_sizes_and_slicings_match_helia(
         assert digest.finalize().cid == expected, (seed, path.stat().st_size)
 
 
+def test_blocks_of_pieces_with_an_extra_checksum_match_helia(
+    tmp_path: Path, helia_cids: HeliaOracle
+) -> None:
+    # How the upload server feeds it: blocks of network-sized pieces, most blocks large
+    # enough to be hashed by helper threads, plus a per-request checksum in the same pass.
+    rng = random.Random(7)
+    data = rng.randbytes(5 * (1 << 20) + 12_345)
+    (expected,) = helia_cids(_write(tmp_path / "pieces.bin", data))
+    pieces, pos = [], 0
+    while pos < len(data):
+        step = rng.randrange(1, 300_000)
+        pieces.append(data[pos : pos + step])
+        pos += step
+    digest, checksum = StreamingDigest(), hashlib.sha256()
+    for start in range(0, len(pieces), 9):
+        digest.update_many(pieces[start : start + 9], also=(checksum,))
+    result = digest.finalize()
+    assert result.cid == expected
+    assert result.sha256 == checksum.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert result.size == len(data)
+
+
 @pytest.mark.slow
 def test_file_needing_a_second_dag_level_matches_helia(
     tmp_path: Path, helia_cids: HeliaOracle

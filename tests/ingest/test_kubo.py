@@ -64,3 +64,26 @@ def test_put_refuses_a_false_claim_before_adding(kubo: KuboBlobStore, tmp_path: 
 def test_unreachable_node_is_reported_as_unavailable() -> None:
     with pytest.raises(BlobStoreUnavailableError):
         KuboBlobStore("/ip4/127.0.0.1/tcp/9/http", timeout=2)
+
+
+def test_move_removes_the_local_file_once_pinned(kubo: KuboBlobStore, tmp_path: Path) -> None:
+    data = random.Random(7).randbytes(2 * CHUNK_SIZE + 9)
+    path = tmp_path / "moved.bin"
+    path.write_bytes(data)
+    digest = digest_file(path)
+    info = kubo.put_file(path, cid=digest.cid, sha256=digest.sha256, move=True)
+    assert info.cid == digest.cid
+    assert not path.exists()
+    assert kubo.exists(digest.cid)
+    with kubo.open(digest.cid) as handle:
+        assert handle.read() == data
+    kubo.delete(digest.cid)
+
+
+def test_a_mismatching_move_leaves_the_local_file(kubo: KuboBlobStore, tmp_path: Path) -> None:
+    path = tmp_path / "kept.bin"
+    path.write_bytes(b"the real bytes")
+    with pytest.raises(BlobIntegrityError):
+        kubo.put_file(path, cid=digest_file(path).cid, size=1, move=True)
+    assert path.read_bytes() == b"the real bytes"
+    assert not kubo.exists(digest_file(path).cid)

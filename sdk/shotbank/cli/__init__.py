@@ -1,0 +1,39 @@
+"""The ``shotbank`` command line.
+
+- ``shotbank contribute DIR`` -- bulk upload of clips with their annotations
+  (:mod:`~shotbank.cli.contribute`)
+
+Modules: :mod:`~shotbank.cli.scan` (finding and checking clips),
+:mod:`~shotbank.cli.state` (what is remembered between runs),
+:mod:`~shotbank.cli.credentials` (which wallet signs in),
+:mod:`~shotbank.cli.output` (lines, bars, the summary table),
+:mod:`~shotbank.cli.errors` (the exception tree).
+"""
+
+from __future__ import annotations
+
+import click
+
+from shotbank import __version__
+from shotbank.cli.contribute import contribute
+from shotbank.cli.credentials import KEY_ARGUMENT_REFUSAL, argument_holds_a_key
+
+__all__ = ["main"]
+
+
+class _ShotbankGroup(click.Group):
+    """The top-level group; refuses a command line holding something shaped like a key."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if argument_holds_a_key(args):
+            raise click.UsageError(KEY_ARGUMENT_REFUSAL, ctx)
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_ShotbankGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shotbank")
+def main() -> None:
+    """Shotbank: contribute annotated video clips for training video models."""
+
+
+main.add_command(contribute)

@@ -1,0 +1,80 @@
+"""Which wallet the CLI signs in with: a key file or an environment variable, never an argument.
+
+Order: ``--key-file``; else ``SHOTBANK_KEY_FILE`` or ``SHOTBANK_PRIVATE_KEY`` (setting both
+is ambiguous and refused). A keystore's password comes from ``SHOTBANK_KEY_PASSWORD`` or,
+on a terminal, from a prompt that does not echo. A command line that holds something
+shaped like a private key is refused before anything else happens: command lines end up
+in shell history and in every user's ``ps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+from eth_account.signers.local import LocalAccount
+
+from shotbank.client.keys import (
+    account_from_hex,
+    account_from_key_file,
+    key_file_is_shared,
+    looks_like_private_key,
+)
+from shotbank.client.settings import ClientSettings
+
+__all__ = ["KEY_ARGUMENT_REFUSAL", "argument_holds_a_key", "resolve_account"]
+
+KEY_ARGUMENT_REFUSAL = (
+    "an argument looks like a private key; keys are never taken on the command line "
+    "(shell history, process lists). Put it in a key file (chmod 600) and pass "
+    "--key-file PATH, or set SHOTBANK_KEY_FILE or SHOTBANK_PRIVATE_KEY. If that was a "
+    "real key, consider it exposed."
+)
+
+
+def argument_holds_a_key(args: Sequence[str]) -> bool:
+    """Whether any argument (or the value of an ``--option=value``) looks like a key."""
+    for arg in args:
+        if looks_like_private_key(arg) or looks_like_private_key(arg.partition("=")[2]):
+            return True
+    return False
+
+
+def resolve_account(
+    key_file: Path | None, settings: ClientSettings, *, interactive: bool
+) -> LocalAccount:
+    """The account to sign in with; :class:`click.UsageError` when none is configured.
+
+    Raises :class:`~shotbank.client.KeyLoadError` when the key cannot be loaded.
+    """
+    if key_file is None:
+        if settings.key_file is not None and settings.private_key is not None:
+            raise click.UsageError(
+                "both SHOTBANK_KEY_FILE and SHOTBANK_PRIVATE_KEY are set: unset one"
+            )
+        key_file = settings.key_file
+    if key_file is not None:
+        if key_file.is_file() and key_file_is_shared(key_file):
+            click.echo(
+                f"warning: the key file {key_file} can be read by other users; "
+                f"run: chmod 600 {key_file}",
+                err=True,
+            )
+
+        def ask() -> str:
+            answer: str = click.prompt(
+                f"Password of the keystore {key_file}", hide_input=True, err=True
+            )
+            return answer
+
+        return account_from_key_file(
+            key_file,
+            password=settings.key_password,
+            prompt_password=ask if interactive else None,
+        )
+    if settings.private_key is not None:
+        return account_from_hex(settings.private_key, source="SHOTBANK_PRIVATE_KEY")
+    raise click.UsageError(
+        "no wallet key: pass --key-file PATH, or set SHOTBANK_KEY_FILE or SHOTBANK_PRIVATE_KEY"
+    )

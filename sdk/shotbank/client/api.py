@@ -1,0 +1,362 @@
+"""``ShotbankClient``: the backend's HTTP API for contributors' programs and the CLI.
+
+Signing in is Sign-In with Ethereum: the server's nonce endpoint says which domain, URI
+and chain id to sign for, the client builds and signs the EIP-4361 message with the
+wallet's key and keeps the session's Bearer token. Uploads speak tus with tuspy
+(:mod:`shotbank.client.uploads`); everything else is JSON over httpx.
+
+Errors: every non-2xx answer raises :class:`ApiError` (status, code, message and the
+envelope's other members); no answer after the retries raises
+:class:`ApiUnavailableError`. Retried, per :class:`RetryPolicy`: idempotent requests
+(``GET``, ``HEAD``, ``DELETE``, and ``POST /clips`` with an ``Idempotency-Key``) on
+connection failures, timeouts and 502/503/504; any request when the connection could
+not even be opened (nothing was sent).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel, ValidationError
+
+from shotbank import __version__
+from shotbank.annotation import Annotation
+from shotbank.chain.siwe import build_siwe_message, sign_siwe_message
+from shotbank.client._responses import api_error
+from shotbank.client.errors import (
+    ApiError,
+    ApiUnavailableError,
+    NotSignedInError,
+    UnexpectedResponseError,
+)
+from shotbank.client.models import (
+    Clip,
+    ClipPage,
+    NonceChallenge,
+    SessionInfo,
+    UploadInfo,
+    UploadRef,
+)
+from shotbank.client.retry import RETRY_STATUSES, RetryPolicy
+from shotbank.client.settings import ClientSettings
+from shotbank.client.uploads import DEFAULT_CHUNK_SIZE, ProgressCallback, tus_upload
+
+__all__ = ["API_PREFIX", "MAX_PAGE_SIZE", "ShotbankClient"]
+
+API_PREFIX: Final = "/api/v1"
+#: The backend's upper bound for ``limit`` on list endpoints.
+MAX_PAGE_SIZE: Final = 100
+_TUS: Final = {"Tus-Resumable": "1.0.0"}
+_SIGN_IN_STATEMENT: Final = "Sign in to Shotbank."
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else None
+
+
+class ShotbankClient:
+    """A client of one Shotbank backend, signed in as at most one wallet.
+
+    ``base_url`` is the server's root (``http://127.0.0.1:8000``); ``timeout`` bounds one
+    HTTP exchange (connect, each read, each write); ``token`` resumes an existing session.
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._token = token
+        self._address: str | None = None
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.base_url + API_PREFIX,
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": f"shotbank-sdk/{__version__}"},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: ClientSettings | None = None, **options: Any) -> Self:
+        """A client for ``settings`` (read from ``SHOTBANK_*`` when not given)."""
+        settings = settings or ClientSettings()
+        options.setdefault("timeout", settings.api_timeout_s)
+        return cls(settings.api_url, **options)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP connections (the session stays valid on the server)."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str | None:
+        """The session's Bearer token, once signed in."""
+        return self._token
+
+    @property
+    def address(self) -> str | None:
+        """The signed-in wallet's checksummed address (``None`` before :meth:`sign_in`)."""
+        return self._address
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._token is None:
+            raise NotSignedInError("sign in first (ShotbankClient.sign_in)")
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        auth: bool = True,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        all_headers = {**(self._auth_headers() if auth else {}), **(headers or {})}
+        attempts = self.retry.attempts
+        url = self.base_url + API_PREFIX + path
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http.request(method, path, headers=all_headers, **kwargs)
+            except httpx.TransportError as exc:
+                # A refused connection sent nothing, so even a non-idempotent call may repeat.
+                if not (idempotent or isinstance(exc, httpx.ConnectError)) or attempt == attempts:
+                    raise ApiUnavailableError(
+                        f"{method} {url} failed: {exc or type(exc).__name__}",
+                        method=method,
+                        url=url,
+                    ) from exc
+                self._sleep(self.retry.delay(attempt))
+                continue
+            if response.status_code in RETRY_STATUSES and idempotent and attempt < attempts:
+                self._sleep(self.retry.delay(attempt, retry_after=_retry_after(response)))
+                continue
+            if response.status_code >= 400:
+                raise api_error(response.status_code, response.content)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _parse(model: type[_Model], response: httpx.Response) -> _Model:
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise UnexpectedResponseError(
+                f"{response.request.method} {response.request.url.path} answered a body that "
+                f"is not a {model.__name__}: {exc.error_count()} problem(s)"
+            ) from exc
+
+    # --- sign-in -------------------------------------------------------------------------
+
+    def nonce(self) -> NonceChallenge:
+        """A fresh single-use nonce and the domain, URI and chain id to sign for."""
+        response = self._request("GET", "/auth/nonce", idempotent=True, auth=False)
+        return self._parse(NonceChallenge, response)
+
+    def sign_in(self, account: LocalAccount, *, statement: str = _SIGN_IN_STATEMENT) -> SessionInfo:
+        """Sign in as ``account`` (SIWE) and keep the session token for later calls."""
+        challenge = self.nonce()
+        message = build_siwe_message(
+            domain=challenge.domain,
+            address=account.address,
+            uri=challenge.uri,
+            chain_id=challenge.chain_id,
+            nonce=challenge.nonce,
+            statement=statement,
+        )
+        response = self._request(
+            "POST",
+            "/auth/verify",
+            idempotent=False,
+            auth=False,
+            json={"message": message, "signature": sign_siwe_message(account, message)},
+        )
+        body = response.json() if response.content else {}
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise UnexpectedResponseError("the sign-in answer holds no session token")
+        session = self._parse(SessionInfo, response)
+        self._token = token
+        self._address = session.address
+        return session
+
+    def session(self) -> SessionInfo:
+        """The current session (raises :class:`ApiError` 401 once it has expired)."""
+        return self._parse(SessionInfo, self._request("GET", "/auth/session", idempotent=True))
+
+    def logout(self) -> None:
+        """Revoke the session on the server and forget the token."""
+        if self._token is None:
+            return
+        try:
+            self._request("POST", "/auth/logout", idempotent=True)
+        except ApiError as exc:
+            if exc.status != 401:  # an expired or revoked session is logged out already
+                raise
+        finally:
+            self._token = None
+            self._address = None
+
+    # --- uploads -------------------------------------------------------------------------
+
+    def upload(
+        self,
+        path: Path | str,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        resume_url: str | None = None,
+        filename: str | None = None,
+        on_progress: ProgressCallback | None = None,
+        on_created: Callable[[UploadRef], None] | None = None,
+    ) -> UploadRef:
+        """Upload the file at ``path`` with tus (sha256 checksums); return the upload.
+
+        ``resume_url`` continues an earlier upload of the same file from the server's
+        offset (a new upload is started when the server no longer knows it).
+        ``on_progress(sent, total)`` reports bytes; ``on_created(ref)`` is called when a
+        new upload exists on the server, before its first chunk (record it to resume).
+        The file name sent as metadata is ``filename`` or the path's name.
+        """
+        file_path = Path(path)
+        with file_path.open("rb") as stream:
+            return tus_upload(
+                stream,
+                endpoint=f"{self.base_url}{API_PREFIX}/uploads/",
+                headers=self._auth_headers(),
+                metadata={"filename": filename or file_path.name},
+                resume_url=resume_url,
+                chunk_size=chunk_size,
+                timeout=self.timeout,
+                retry=self.retry,
+                on_progress=on_progress,
+                on_created=on_created,
+                sleep=self._sleep,
+            )
+
+    def get_upload(self, upload_id: str) -> UploadInfo:
+        """The state of one of the caller's uploads (and its digests once complete)."""
+        response = self._request(
+            "GET", f"/uploads/{quote(upload_id, safe='')}", idempotent=True, headers=_TUS
+        )
+        return self._parse(UploadInfo, response)
+
+    def delete_upload(self, upload_id: str) -> bool:
+        """Terminate an unfinished upload; ``False`` when the server no longer knows it."""
+        try:
+            self._request(
+                "DELETE", f"/uploads/{quote(upload_id, safe='')}", idempotent=True, headers=_TUS
+            )
+        except ApiError as exc:
+            if exc.status in (404, 410):
+                return False
+            raise
+        return True
+
+    # --- clips ---------------------------------------------------------------------------
+
+    def create_clip(
+        self,
+        upload_id: str,
+        annotation: Annotation | Mapping[str, Any],
+        *,
+        camera_path_text: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Clip:
+        """Submit a complete upload with its annotation; the new clip (owner's view).
+
+        With ``idempotency_key`` the call is safe to repeat: the same key and body give
+        the same clip again, so it is retried like a read. A ``409 clip_duplicate``
+        carries ``extra["existing_clip_id"]``.
+        """
+        document = (
+            annotation.model_dump(mode="json", exclude_none=True)
+            if isinstance(annotation, Annotation)
+            else dict(annotation)
+        )
+        body: dict[str, Any] = {"upload_id": upload_id, "annotation": document}
+        if camera_path_text is not None:
+            body["camera_path_text"] = camera_path_text
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        response = self._request(
+            "POST", "/clips", idempotent=idempotency_key is not None, json=body, headers=headers
+        )
+        return self._parse(Clip, response)
+
+    def get_clip(self, clip_id: str) -> Clip:
+        """One clip: the owner's view for the owner, the public view of an accepted clip."""
+        response = self._request("GET", f"/clips/{quote(clip_id, safe='')}", idempotent=True)
+        return self._parse(Clip, response)
+
+    def list_clips(
+        self, *, status: Iterable[str] | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[Clip]:
+        """The caller's clips, newest first, following the pages' cursors."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
+        statuses = [str(s) for s in status or ()]
+        cursor: str | None = None
+        while True:
+            params: list[tuple[str, str | int]] = [("limit", page_size)]
+            params += [("status", s) for s in statuses]
+            if cursor is not None:
+                params.append(("cursor", cursor))
+            page = self._parse(
+                ClipPage, self._request("GET", "/clips", idempotent=True, params=params)
+            )
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def wait_for_clip(
+        self,
+        clip_id: str,
+        *,
+        timeout_s: float,
+        interval_s: float = 1.0,
+        done: Callable[[Clip], bool] = lambda clip: not clip.is_pending,
+    ) -> Clip:
+        """Poll a clip until ``done`` (default: ingest decided) or ``timeout_s`` passed.
+
+        Returns the last state seen, which is still pending when the time ran out.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            clip = self.get_clip(clip_id)
+            if done(clip) or time.monotonic() >= deadline:
+                return clip
+            self._sleep(min(interval_s, max(deadline - time.monotonic(), 0.0)))
