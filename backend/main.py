@@ -14,6 +14,7 @@ from functools import partial
 from typing import Final
 
 import uvicorn
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         w3=create_web3(settings),
         blobs=LocalBlobStore(settings.blob_path),
         quarantine=Quarantine(engine),
+        db_slots=CapacityLimiter(settings.db_pool_size + settings.db_max_overflow),
     )
 
     runner = background_jobs(context)

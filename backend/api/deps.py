@@ -3,21 +3,31 @@
 The application's long-lived objects (settings, database engine, chain client) are
 built once by ``backend.main.create_app`` and kept in an :class:`AppContext` on
 ``app.state``; the aliases below hand them to routes.
+
+Dependencies that only hand out an attribute are ``async``: FastAPI runs a sync
+dependency in its worker-thread pool, and a hop there per dependency is both slow and a
+resource requests compete for. :func:`get_db` admits at most as many requests to a
+database session as the connection pool holds (:attr:`AppContext.db_slots`), and makes
+the others wait on the event loop, holding no worker thread. Without that gate, a burst
+of more requests than threads deadlocks: every thread ends up in a request waiting for a
+connection while the requests holding the connections wait for a thread, until the pool
+timeout answers 500 (seen with 100 concurrent clients; ``benchmarks/api/latency.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from anyio import CapacityLimiter
+from anyio.to_thread import run_sync
 from fastapi import Depends, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from web3 import Web3
 
 from backend.core.config import Settings
-from backend.core.db import iter_session
 from backend.errors import AuthenticationError
 from backend.models.auth import AuthSession
 from backend.services import auth
@@ -37,11 +47,13 @@ class AppContext:
     """Clip bytes by CID (``SHOTBANK_BLOB_DIR``)."""
     quarantine: Quarantine
     """Blobs found damaged (see ``backend.services.blobs``)."""
+    db_slots: CapacityLimiter
+    """Requests that may hold a database session at once: the connection pool's size."""
     digests: DigestCache = field(default_factory=DigestCache)
     """Running upload digests of this process (see ``backend.services.uploads``)."""
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     """The :class:`AppContext` of the application serving ``request``."""
     context = request.app.state.context
     assert isinstance(context, AppContext), "app was not built by create_app()"
@@ -51,24 +63,34 @@ def get_context(request: Request) -> AppContext:
 ContextDep = Annotated[AppContext, Depends(get_context)]
 
 
-def get_settings(context: ContextDep) -> Settings:
+async def get_settings(context: ContextDep) -> Settings:
     """The application's settings."""
     return context.settings
 
 
-def get_engine(context: ContextDep) -> Engine:
+async def get_engine(context: ContextDep) -> Engine:
     """The application's database engine."""
     return context.engine
 
 
-def get_web3(context: ContextDep) -> Web3:
+async def get_web3(context: ContextDep) -> Web3:
     """The application's chain client."""
     return context.w3
 
 
-def get_db(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    """One database session per request, closed when the response is sent."""
-    yield from iter_session(engine)
+async def get_db(context: ContextDep) -> AsyncIterator[Session]:
+    """One database session per request, closed when the request is done.
+
+    Admission waits for one of :attr:`AppContext.db_slots` first (see the module
+    docstring); the session is closed in a worker thread (closing may talk to the
+    database).
+    """
+    async with context.db_slots:
+        session = Session(context.engine)
+        try:
+            yield session
+        finally:
+            await run_sync(session.close)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -77,7 +99,7 @@ Web3Dep = Annotated[Web3, Depends(get_web3)]
 SessionDep = Annotated[Session, Depends(get_db)]
 
 
-def get_digests(context: ContextDep) -> DigestCache:
+async def get_digests(context: ContextDep) -> DigestCache:
     """The process's cache of running upload digests."""
     return context.digests
 
@@ -85,12 +107,12 @@ def get_digests(context: ContextDep) -> DigestCache:
 DigestsDep = Annotated[DigestCache, Depends(get_digests)]
 
 
-def get_blob_store(context: ContextDep) -> BlobStore:
+async def get_blob_store(context: ContextDep) -> BlobStore:
     """The application's blob store."""
     return context.blobs
 
 
-def get_quarantine(context: ContextDep) -> Quarantine:
+async def get_quarantine(context: ContextDep) -> Quarantine:
     """The CIDs this process found damaged and refuses to serve."""
     return context.quarantine
 

@@ -103,6 +103,11 @@ def create_db_engine(settings: Settings) -> Engine:
             settings.var_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
+            # The same pool bounds as PostgreSQL: request admission is sized from them
+            # (``backend.api.deps.get_db``).
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_s,
             connect_args={
                 # FastAPI runs sync routes in a thread pool; SQLite connections move between them.
                 "check_same_thread": False,
