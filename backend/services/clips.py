@@ -248,7 +248,16 @@ def _explain_refusal(
             f"This content (SHA-256 {sha256}) was already submitted as clip {live}.",
             existing_clip_id=live,
         )
-    raise ConflictError("The submission collided with a concurrent change; try again.")
+    raise _CollidedError("The submission collided with a concurrent change; try again.")
+
+
+class _CollidedError(ConflictError):
+    """The binding was refused by a row that was gone again when the refusal was read
+    (e.g. the live clip holding this content was withdrawn in between): worth retrying."""
+
+
+#: Attempts at binding an upload when the refusal could not be explained (see above).
+SUBMIT_ATTEMPTS: Final = 3
 
 
 def submit_clip(
@@ -265,8 +274,36 @@ def submit_clip(
 
     Raises FieldValidationError / CameraPathInvalidError (422), IdempotencyKeyReusedError
     (422), UploadNotFoundError (404), UploadExpiredError (410), UploadIncompleteError,
-    UploadAlreadyUsedError, ClipDuplicateError (409).
+    UploadAlreadyUsedError, ClipDuplicateError (409); ConflictError (409) only when a
+    concurrent change kept colliding over :data:`SUBMIT_ATTEMPTS` attempts.
     """
+    for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+        try:
+            return _submit_once(
+                db,
+                owner=owner,
+                upload_id=upload_id,
+                annotation_document=annotation_document,
+                camera_path_text=camera_path_text,
+                idempotency_key=idempotency_key,
+                now=now,
+            )
+        except _CollidedError:
+            if attempt == SUBMIT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _submit_once(
+    db: Session,
+    *,
+    owner: str,
+    upload_id: str,
+    annotation_document: Mapping[str, Any],
+    camera_path_text: str | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Submission:
     annotation = build_annotation(annotation_document, camera_path_text)
     digest = request_hash(upload_id, annotation, camera_path_text)
     if idempotency_key is not None:
