@@ -77,6 +77,7 @@ from backend.core.config import Settings
 from backend.models.clips import Clip, ClipStatus
 from backend.models.media import MediaFacts
 from backend.models.uploads import Upload, UploadState
+from backend.services.clips import RELEASED
 from backend.services.uploads import upload_file, utcnow
 from ingest.blobstore import BlobStore, LocalBlobStore
 from ingest.cid import digest_file
@@ -133,8 +134,6 @@ _CLAIM_COLUMNS: Final = (
 )
 _MAX_MESSAGE: Final = 1000
 _UPLOAD_NAME: Final = re.compile(r"^[0-9a-f]{32}$")
-#: Statuses whose rows no longer need their bytes stored.
-_RELEASED: Final = (ClipStatus.WITHDRAWN, ClipStatus.FAILED)
 #: Statuses whose upload file is still needed (ingest has not finished with it).
 _IN_INGEST: Final = (ClipStatus.RECEIVED, ClipStatus.PROBING)
 
@@ -569,7 +568,7 @@ def _release_blobs(
         with Session(engine) as db:
             query = select(func.count()).where(
                 or_(col(Clip.cid) == cid, col(Clip.poster_cid) == cid),
-                col(Clip.status).not_in(_RELEASED),
+                col(Clip.status).not_in(RELEASED),
             )
             if exclude is not None:
                 query = query.where(col(Clip.id) != exclude)
