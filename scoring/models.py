@@ -27,12 +27,12 @@ import numpy as np
 import numpy.typing as npt
 import torch
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
 
 from scoring._openclip import open_clip
 from scoring.device import ComputePlan, select_compute
 from scoring.errors import UnknownModelError
 from scoring.pretrained import resolve_weights
+from scoring.report import ModelIdentity
 
 __all__ = [
     "PREPROCESSING_VERSION",
@@ -50,20 +50,6 @@ TEST_MODEL: Final = ("shotbank-tiny", "synthetic-v1")
 _TEXT_CACHE_SIZE: Final = 4096
 
 Frame = npt.NDArray[np.uint8]
-
-
-class ModelIdentity(BaseModel):
-    """What produced a score: recorded with every score and signed into reports."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    model: str = Field(min_length=1, max_length=100)
-    #: Registry tag; None for a caller-pinned file outside the registry.
-    tag: str | None = Field(default=None, max_length=100)
-    weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    #: ``"<pipeline version>-<digest of open_clip's preprocess config>"``: equal exactly
-    #: when the same frames become the same tensors.
-    preprocessing: str = Field(pattern=r"^\d+-[0-9a-f]{12}$")
 
 
 def _preprocessing_id(cfg: dict[str, Any]) -> str:
