@@ -174,11 +174,23 @@ class ClipScores(BaseModel):
     #: Reasons about the clip as a whole (failed outcome, overall verdict).
     reasons: tuple[Reason, ...] = Field(default=(), max_length=MAX_REASONS)
     model: ModelIdentity
+    #: The clip's embedding under ``model``: base64 of the little-endian float16,
+    #: L2-normalised mean of its frame embeddings. The backend keeps those of accepted
+    #: clips so every validator's near-duplicate index covers all of them.
+    embedding: str | None = Field(
+        default=None, max_length=16_384, pattern=r"^[A-Za-z0-9+/]*={0,2}$"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ClipScores:
         if self.outcome is Outcome.FAILED:
-            if self.scores or self.flags or self.quality is not None or self.passed:
+            if (
+                self.scores
+                or self.flags
+                or self.quality is not None
+                or self.passed
+                or self.embedding
+            ):
                 raise ValueError("a failed outcome carries reasons only")
             if not self.reasons:
                 raise ValueError("a failed outcome needs a reason")
