@@ -8,8 +8,11 @@
 2. the **contracts**: reused when ``var/deployments.json`` names this chain, code exists
    at every address and the shipped artifacts are the ones deployed; otherwise deployed
    with ``shotbank.chain.deploy.deploy_all`` and written to the deployments file. The dev
-   accounts are then topped up with SHOT from the treasury (idempotent);
-3. the **backend** (``python -m backend``, uvicorn) on 127.0.0.1:8000.
+   accounts are then topped up with SHOT from the treasury, and the local validator
+   account (:data:`LOCAL_VALIDATOR`) is staked with the registry's ``minStake`` unless it
+   already is (both idempotent);
+3. the **backend** (``python -m backend``, uvicorn) on 127.0.0.1:8000, with a consensus
+   quorum of 1 (one local validator) and 1 confirmation for stake changes.
 
 It then prints the URLs, contract addresses and the DEV ONLY accounts, and supervises:
 SIGINT (Ctrl-C) or SIGTERM stops the services in reverse order (anvil dumps its state
@@ -55,7 +58,7 @@ import backend
 from backend.core.config import Settings
 from backend.errors import BackendError, DevstackError, PortInUseError
 from shotbank.chain.abi import CONTRACT_NAMES, load_artifact
-from shotbank.chain.contracts import ShotToken, send_call
+from shotbank.chain.contracts import ShotToken, ValidatorRegistry, send_call
 from shotbank.chain.deploy import deploy_all
 from shotbank.chain.deployments import Deployment, load_deployments, save_deployment
 from shotbank.chain.devnode import DEV_CHAIN_ID, DEV_MNEMONIC, dev_accounts, find_anvil
@@ -108,7 +111,11 @@ DEV_ROLES: Final = (
     DevAccount(5, "validator", funded=True),
     DevAccount(6, "validator", funded=True),
     DevAccount(7, "trainer", funded=True),
+    DevAccount(8, "validator (staked)", funded=False),
 )
+#: The account staked as the stack's own validator: funded with exactly ``minStake``,
+#: all of it staked, so the top-ups of the other accounts never touch it.
+LOCAL_VALIDATOR: Final = 8
 _DEPLOYER: Final = 0
 _GUARDIAN: Final = 1
 
@@ -417,6 +424,7 @@ class Devstack:
         )
         deployment, reused = self.deploy_or_reuse(w3)
         self.fund_dev_accounts(w3, deployment)
+        self.stake_local_validator(w3, deployment)
         self._start(self._backend_service(), deadline)
         return deployment, reused
 
@@ -483,6 +491,11 @@ class Devstack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # One local validator decides a clip alone; anvil mines a block every
+        # block_time_s, so one confirmation keeps stake changes quick. Explicit settings win.
+        env.setdefault("SHOTBANK_CONSENSUS_QUORUM", "1")
+        env.setdefault("SHOTBANK_CHAIN_CONFIRMATIONS", "1")
+        env.setdefault("SHOTBANK_CHAIN_POLL_S", str(self.options.block_time_s))
         return ManagedProcess(
             "backend",
             [sys.executable, "-m", "backend"],
@@ -573,6 +586,32 @@ class Devstack:
         for recipient, amount in transfers:
             send_call(w3, treasury, token.transfer(recipient, amount), timeout_s=_TX_TIMEOUT_S)
 
+    def stake_local_validator(self, w3: Web3, deployment: Deployment) -> None:
+        """Stake :data:`LOCAL_VALIDATOR` with the registry's ``minStake``, unless it is.
+
+        The SHOT come from the treasury, only as much as the stake lacks.
+        """
+        registry = ValidatorRegistry.from_deployment(w3, deployment)
+        token = ShotToken.from_deployment(w3, deployment)
+        validator = self.accounts[LOCAL_VALIDATOR]
+        missing = registry.min_stake() - registry.stake_of(validator.address)
+        if missing <= 0:
+            return
+        self._say(f"staking the local validator {validator.address}")
+        shortfall = missing - token.balance_of(validator.address)
+        if shortfall > 0:
+            treasury = self.accounts[_DEPLOYER]
+            if token.balance_of(treasury.address) < shortfall:
+                raise DevstackError(
+                    "The treasury cannot fund the local validator's stake "
+                    f"({_format_shot(shortfall, token.decimals())} SHOT)."
+                )
+            send_call(
+                w3, treasury, token.transfer(validator.address, shortfall), timeout_s=_TX_TIMEOUT_S
+            )
+        send_call(w3, validator, token.approve(registry.address, missing), timeout_s=_TX_TIMEOUT_S)
+        send_call(w3, validator, registry.stake(missing), timeout_s=_TX_TIMEOUT_S)
+
     # --- output ----------------------------------------------------------------------
 
     def _say(self, message: str) -> None:
@@ -603,6 +642,12 @@ class Devstack:
         print_(f"\n[bold]Contracts[/] ({escape(how)})")
         for name, address in deployment.contracts.items():
             print_(f"  {name:<19} {address}")
+        validator = self.accounts[LOCAL_VALIDATOR].address
+        staked = ValidatorRegistry.from_deployment(self._w3, deployment).stake_of(validator)
+        print_(
+            f"\n[bold]Validator[/] {validator}   "
+            f"(dev account {LOCAL_VALIDATOR}, {_format_shot(staked, decimals)} SHOT staked)"
+        )
         print_(
             "\n[bold red]DEV ONLY[/] - anvil's well-known keys from the public test mnemonic; "
             "anyone can spend from them on any real network. Never fund them."

@@ -15,12 +15,16 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── FieldValidationError            validation_error        (+ details)
     │   ├── CameraPathInvalidError          camera_path_invalid     (+ line)
     │   ├── IdempotencyKeyReusedError       idempotency_key_reused
-    │   └── InvalidCursorError              invalid_cursor
+    │   ├── InvalidCursorError              invalid_cursor
+    │   ├── ReportSignatureInvalidError     report_signature_invalid (not the caller's)
+    │   └── ReportDeadlineMismatchError     report_deadline_mismatch (not the lease's)
     ├── NotFoundError (LookupError)         not_found               404
     │   ├── UploadNotFoundError             upload_not_found        404
     │   ├── BlobNotFoundError               blob_not_found          404
     │   ├── ClipNotFoundError               clip_not_found          404
-    │   └── PosterNotFoundError             poster_not_found        404
+    │   ├── PosterNotFoundError             poster_not_found        404
+    │   ├── LeaseNotFoundError              lease_not_found         (unknown or another's)
+    │   └── ValidatorNotFoundError          validator_not_found
     ├── ConflictError                       conflict                409
     │   ├── UploadOffsetMismatchError       upload_offset_mismatch
     │   ├── UploadBusyError                 upload_busy
@@ -28,7 +32,14 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── UploadAlreadyUsedError          upload_already_used     (+ clip_id)
     │   ├── ClipDuplicateError              clip_duplicate          (+ existing_clip_id)
     │   ├── ClipBusyError                   clip_busy
-    │   └── ClipNotEditableError            clip_not_editable
+    │   ├── ClipNotEditableError            clip_not_editable
+    │   ├── LeaseReportedError              lease_reported          (cannot be returned)
+    │   ├── LeaseExpiredError               lease_expired
+    │   ├── LeaseReturnedError              lease_returned
+    │   ├── AnnotationChangedError          annotation_changed
+    │   ├── ReportDuplicateError            report_duplicate        (also a replay)
+    │   ├── ClipDecidedError                clip_decided
+    │   └── ClipUndecidedError              clip_undecided          (no reports shown yet)
     ├── AuthenticationError                 unauthenticated         401
     │   ├── SessionInvalidError             session_invalid
     │   ├── SessionExpiredError             session_expired
@@ -43,6 +54,7 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │       ├── NonceUsedError              nonce_used      (a replayed message)
     │       └── NonceExpiredError           nonce_expired
     ├── PermissionDeniedError               permission_denied       403
+    │   └── ValidatorNotStakedError         validator_not_staked    (no active stake)
     ├── LimitExceededError                  limit_exceeded          413
     │   ├── UploadTooLargeError             upload_too_large
     │   └── UploadQuotaExceededError        upload_quota_exceeded
@@ -275,6 +287,73 @@ class ClipNotEditableError(ConflictError):
     code = "clip_not_editable"
 
 
+class ReportSignatureInvalidError(InvalidInputError):
+    """A report's signature is malformed or was not made by the signed-in validator over
+    the report rebuilt from its lease (a forged report, or one meant for another lease)."""
+
+    code = "report_signature_invalid"
+
+
+class ReportDeadlineMismatchError(InvalidInputError):
+    """A report's ``deadline`` is not its lease's."""
+
+    code = "report_deadline_mismatch"
+
+
+class LeaseNotFoundError(NotFoundError):
+    """No lease with this id belongs to the caller (another validator's looks the same)."""
+
+    code = "lease_not_found"
+
+
+class ValidatorNotFoundError(NotFoundError):
+    """The address has neither stake nor reports."""
+
+    code = "validator_not_found"
+
+
+class LeaseReportedError(ConflictError):
+    """The lease was already reported on; it cannot be returned."""
+
+    code = "lease_reported"
+
+
+class LeaseExpiredError(ConflictError):
+    """The lease's deadline passed; its clip may be leased to someone else."""
+
+    code = "lease_expired"
+
+
+class LeaseReturnedError(ConflictError):
+    """The lease was returned by its holder."""
+
+    code = "lease_returned"
+
+
+class AnnotationChangedError(ConflictError):
+    """The clip's annotation is no longer the one that was leased."""
+
+    code = "annotation_changed"
+
+
+class ReportDuplicateError(ConflictError):
+    """The validator already reported on this clip (a replayed report is one, too)."""
+
+    code = "report_duplicate"
+
+
+class ClipDecidedError(ConflictError):
+    """The clip was decided already; no more reports are taken."""
+
+    code = "clip_decided"
+
+
+class ClipUndecidedError(ConflictError):
+    """The clip is not decided yet; its reports stay hidden until it is."""
+
+    code = "clip_undecided"
+
+
 class AuthenticationError(BackendError):
     """The caller is not signed in, or its credentials are invalid or expired."""
 
@@ -285,6 +364,13 @@ class PermissionDeniedError(BackendError):
     """The caller is signed in but may not do this."""
 
     code = "permission_denied"
+
+
+class ValidatorNotStakedError(PermissionDeniedError):
+    """The caller has no active stake in the validator stake snapshot; the message says
+    how much to stake where (``backend.services.stakes.require_validator``)."""
+
+    code = "validator_not_staked"
 
 
 class LimitExceededError(BackendError):

@@ -32,19 +32,25 @@ from backend.core.db import create_db_engine
 from backend.core.migrate import upgrade_to_head
 from backend.errors import register_error_handlers
 from backend.services.blobs import Quarantine
+from backend.services.chainsync import ChainSync
+from backend.services.consensus import run_due
 from backend.services.housekeeping import run_housekeeping
 from backend.services.ingest import ingest_once
 from ingest.blobstore import LocalBlobStore
 
 logger = logging.getLogger(__name__)
 
+#: Largest body of ``POST /validator/reports`` (a ClipScores at its bounds is ~150 KB).
+REPORT_MAX_BODY_BYTES: Final = 256 * 1024
 #: How long shutdown waits for background jobs to finish their current step.
 BACKGROUND_STOP_TIMEOUT_S: Final = 10.0
 
 
 def background_jobs(context: AppContext) -> BackgroundRunner:
-    """The process's background jobs (not started): ``ingest_workers`` ingest loops and
-    the housekeeping job (upload expiry, stale ingest claims, leftover files)."""
+    """The process's background jobs (not started): ``ingest_workers`` ingest loops,
+    the housekeeping job (upload expiry, stale ingest claims, leftover files), the
+    consensus job (expired leases, clips past their consensus deadline) and the chain
+    sync (the validator stake snapshot)."""
     settings, engine, blobs = context.settings, context.engine, context.blobs
     runner = BackgroundRunner()
     for number in range(settings.ingest_workers):
@@ -58,6 +64,14 @@ def background_jobs(context: AppContext) -> BackgroundRunner:
         partial(run_housekeeping, engine, settings=settings, blobs=blobs),
         interval_s=settings.housekeeping_interval_s,
     )
+    # Leases past their expiry, clips past their consensus deadline.
+    runner.add_periodic(
+        "consensus",
+        partial(run_due, engine),
+        interval_s=settings.consensus_interval_s,
+    )
+    # The validator stake snapshot (backend.services.chainsync); survives a down node.
+    runner.add_loop("chain-sync", ChainSync(engine, settings).step, idle_s=settings.chain_poll_s)
     return runner
 
 
@@ -115,7 +129,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_body_bytes,
         exclude_prefix=API_PREFIX + UPLOADS_PATH,
-        prefix_limits={API_PREFIX + "/clips": settings.clip_max_request_body_bytes},
+        prefix_limits={
+            API_PREFIX + "/clips": settings.clip_max_request_body_bytes,
+            # A report carries a whole ClipScores: reasons per component and an embedding.
+            API_PREFIX + "/validator/reports": REPORT_MAX_BODY_BYTES,
+        },
     )
     return app
 

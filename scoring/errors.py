@@ -9,6 +9,7 @@
     │   ├── WeightsIntegrityError    (+ ValueError)         SHA-256 or size mismatch, unpinned or
     │   │                                                   unsupported weights file: refused
     │   └── DeviceUnavailableError   (+ RuntimeError)       device or precision not on this machine
+    ├── UnknownProfileError          (+ LookupError)        no scoring profile for a (model, tag)
     └── MediaError
         ├── UndecodableMediaError    (+ ValueError)         not a clip PyAV can open or decode
         ├── MissingStreamError       (+ LookupError)        no video (or audio) stream to sample
@@ -33,6 +34,7 @@ __all__ = [
     "ScoringError",
     "UndecodableMediaError",
     "UnknownModelError",
+    "UnknownProfileError",
     "WeightsIntegrityError",
     "WeightsNotFoundError",
     "error_for_code",
@@ -74,6 +76,13 @@ class DeviceUnavailableError(ModelError, RuntimeError):
     """The requested device or precision does not exist on this machine."""
 
     code: ClassVar[str] = "scoring.device.unavailable"
+
+
+class UnknownProfileError(ScoringError, LookupError):
+    """No scoring profile (thresholds, weights, prompts) for that model and tag in
+    ``scoring/profiles.json``: a model's numbers are never guessed from another's."""
+
+    code: ClassVar[str] = "scoring.profile.unknown"
 
 
 class MediaError(ScoringError):

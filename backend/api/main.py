@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from backend.api.routes import auth, clips, health, schemas, uploads, version
+from backend.api.routes import (
+    auth,
+    clips,
+    health,
+    schemas,
+    uploads,
+    validator,
+    validator_config,
+    validators,
+    version,
+)
 from backend.errors import ErrorResponse
 
 API_PREFIX = "/api/v1"
@@ -21,3 +31,6 @@ api_router.include_router(auth.router)
 api_router.include_router(uploads.router)
 api_router.include_router(clips.router)
 api_router.include_router(schemas.router)
+api_router.include_router(validator_config.router)
+api_router.include_router(validator.router)
+api_router.include_router(validators.router)

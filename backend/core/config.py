@@ -81,6 +81,13 @@ class Settings(BaseSettings):
 
     chain_rpc_timeout_s: float = Field(3.0, gt=0, le=60)
 
+    chain_confirmations: int = Field(2, ge=0, le=64)
+    """Blocks a ValidatorRegistry event must be deep before the stake snapshot shows it
+    (the ``make up`` stack, one anvil block a second, sets 1)."""
+
+    chain_poll_s: float = Field(2.0, gt=0, le=300)
+    """How long the chain indexer waits when it has caught up, or the node is down."""
+
     deployments_file: Path | None = None
     """Contract addresses by chain id (see docs/decisions/0001); ``var_dir/deployments.json``
     when unset."""
@@ -197,6 +204,27 @@ class Settings(BaseSettings):
     ingest_memory_bytes: int = Field(_PROBE_DEFAULTS.memory_bytes, ge=1 << 20)
     ingest_wall_seconds: float = Field(_PROBE_DEFAULTS.wall_seconds, gt=0, le=3600)
 
+    # --- scoring: validator leases, reports, consensus (docs/api/validator.md) ---------
+
+    lease_ttl_s: int = Field(600, ge=10, le=86_400)
+    """How long a validator holds a leased clip; its signed ``deadline`` is the expiry."""
+
+    lease_max_jobs: int = Field(16, ge=1, le=256)
+    """Most clips one ``POST /validator/leases`` hands out (``max_jobs_per_lease``)."""
+
+    lease_retry_after_s: int = Field(5, ge=1, le=3600)
+    """What a validator is told to wait when there is nothing to lease."""
+
+    consensus_quorum: int = Field(3, ge=1, le=64)
+    """Reports that decide a clip at once (the ``make up`` stack sets 1)."""
+
+    consensus_deadline_s: int = Field(3600, ge=60, le=30 * 86_400)
+    """After this long from its first lease a clip is decided on the reports it has."""
+
+    consensus_interval_s: float = Field(15.0, gt=0, le=3600)
+    """Period of the job that decides clips past their consensus deadline and marks
+    expired leases."""
+
     @field_validator("var_dir")
     @classmethod
     def _absolute_var_dir(cls, value: Path) -> Path:
@@ -214,6 +242,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SHOTBANK_INGEST_STALE_S must exceed SHOTBANK_INGEST_WALL_SECONDS, or live "
                 "probes would be taken for dead ones"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _consistent_scoring_times(self) -> Self:
+        if self.consensus_deadline_s <= self.lease_ttl_s:
+            raise ValueError(
+                "SHOTBANK_CONSENSUS_DEADLINE_S must exceed SHOTBANK_LEASE_TTL_S, or a clip "
+                "could be decided before its first lease could be reported"
             )
         return self
 

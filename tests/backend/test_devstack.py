@@ -19,12 +19,21 @@ from typing import Any
 import httpx
 import pytest
 from rich.console import Console
+from sqlmodel import Session
 from web3 import HTTPProvider, Web3
 
 from backend.core.config import Settings
-from backend.devstack import DEV_ROLES, Devstack, DevstackSettings, ensure_port_free
+from backend.core.db import create_db_engine
+from backend.devstack import (
+    DEV_ROLES,
+    LOCAL_VALIDATOR,
+    Devstack,
+    DevstackSettings,
+    ensure_port_free,
+)
 from backend.errors import DevstackError, PortInUseError
-from shotbank.chain.contracts import ShotToken
+from backend.services import stakes
+from shotbank.chain.contracts import ShotToken, ValidatorRegistry
 from shotbank.chain.deployments import load_deployments
 from shotbank.chain.devnode import AnvilNode, dev_accounts
 
@@ -235,6 +244,29 @@ def test_devstack_deploys_stops_cleanly_and_reuses_the_deployment(
     assert all(address in banner for address in contracts.values())
     deployments = (var_dir / "deployments.json").read_bytes()
 
+    # The local validator is staked, and the backend's snapshot shows it within seconds.
+    validator = dev_accounts(LOCAL_VALIDATOR + 1)[LOCAL_VALIDATOR].address
+    registry = ValidatorRegistry(w3, contracts["ValidatorRegistry"])
+    assert registry.stake_of(validator) >= registry.min_stake() > 0
+    assert f"Validator {validator}" in banner
+    config = httpx.get(f"{first.api}/api/v1/validator/config", timeout=5).json()
+    assert config["validator_registry"] == registry.address
+    assert (config["quorum"], config["confirmations"]) == (1, 1)
+    assert config["min_stake_wei"] == str(registry.min_stake())
+    engine = create_db_engine(Settings(var_dir=var_dir))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with Session(engine) as session:
+                snapshot = stakes.snapshot_of(session, validator)
+            if snapshot is not None and snapshot.is_active:
+                break
+            assert time.monotonic() < deadline, f"the backend never saw the stake:\n{first.text()}"
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    validator_nonce = w3.eth.get_transaction_count(validator)
+
     _stop(first, signal.SIGINT, var_dir)
     assert (var_dir / "chain" / "anvil-state.json").is_file()
 
@@ -244,6 +276,7 @@ def test_devstack_deploys_stops_cleanly_and_reuses_the_deployment(
     assert (var_dir / "deployments.json").read_bytes() == deployments
     # Not one transaction from the deployer: nothing was deployed or funded again.
     assert second.w3().eth.get_transaction_count(deployer) == nonce_after_first
+    assert second.w3().eth.get_transaction_count(validator) == validator_nonce, "staked again"
     assert "reusing the contracts" in second.text()
 
     _stop(second, signal.SIGTERM, var_dir)
@@ -312,3 +345,28 @@ def test_funding_tops_dev_accounts_up_once(settings: Settings, anvil_w3: Web3) -
     nonce = anvil_w3.eth.get_transaction_count(treasury)
     stack.fund_dev_accounts(anvil_w3, deployment)
     assert anvil_w3.eth.get_transaction_count(treasury) == nonce
+
+
+@pytest.mark.chain
+def test_the_local_validator_is_staked_once_with_the_minimum_stake(
+    settings: Settings, anvil_w3: Web3
+) -> None:
+    stack, output = _quiet_stack(settings)
+    settings.var_dir.joinpath("chain").mkdir(parents=True)
+    deployment, _ = stack.deploy_or_reuse(anvil_w3)
+    stack.fund_dev_accounts(anvil_w3, deployment)
+    stack.stake_local_validator(anvil_w3, deployment)
+    registry = ValidatorRegistry.from_deployment(anvil_w3, deployment)
+    validator = stack.accounts[LOCAL_VALIDATOR].address
+    funded = {stack.accounts[role.index].address for role in DEV_ROLES if role.funded}
+    assert validator not in funded
+    assert registry.stake_of(validator) == registry.min_stake() > 0
+    assert registry.is_active_validator(validator)
+    assert "staking the local validator" in output.getvalue()
+
+    nonces = [anvil_w3.eth.get_transaction_count(a) for a in (validator, stack.accounts[0].address)]
+    stack.stake_local_validator(anvil_w3, deployment)
+    stack.fund_dev_accounts(anvil_w3, deployment)
+    assert [
+        anvil_w3.eth.get_transaction_count(a) for a in (validator, stack.accounts[0].address)
+    ] == nonces

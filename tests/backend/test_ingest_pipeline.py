@@ -645,7 +645,8 @@ def test_the_app_runs_upload_expiry_in_the_background(make_settings: SettingsFac
             assert time.monotonic() < deadline, "housekeeping did not expire the upload"
             time.sleep(0.05)
         threads = app.state.background.threads
-        assert [thread.name for thread in threads] == ["shotbank-housekeeping"]
+        names = sorted(thread.name for thread in threads)
+        assert names == ["shotbank-chain-sync", "shotbank-consensus", "shotbank-housekeeping"]
     assert upload_file(settings, "b" * 32).exists()
     with Session(engine) as db:
         expired = db.get(Upload, "a" * 32)
@@ -670,7 +671,13 @@ def test_the_app_ingests_received_clips_with_its_worker_threads(
             assert time.monotonic() < deadline, "the workers did not take the clip"
             time.sleep(0.05)
         names = sorted(thread.name for thread in app.state.background.threads)
-    assert names == ["shotbank-housekeeping", "shotbank-ingest-0", "shotbank-ingest-1"]
+    assert names == [
+        "shotbank-chain-sync",
+        "shotbank-consensus",
+        "shotbank-housekeeping",
+        "shotbank-ingest-0",
+        "shotbank-ingest-1",
+    ]
     done = world.get(clip.id)
     assert (done.status, done.attempts) == (ClipStatus.QUEUED, 1)
     assert world.blobs.exists(clip.cid)

@@ -31,7 +31,8 @@ from backend.models.clips import (
     ClipStatus,
     ClipUpdate,
 )
-from backend.services import clips
+from backend.models.scoring import ClipReportsView
+from backend.services import clips, reports
 
 #: Default page size of ``GET /clips``.
 DEFAULT_PAGE_SIZE: Final = 20
@@ -127,6 +128,14 @@ def read_clip(clip_id: str, viewer: OptionalAddress, db: SessionDep) -> Any:
     """The owner's view for the owner; the public view for anyone else once accepted."""
     clip, owned = clips.visible_clip(db, viewer=viewer, clip_id=clip_id)
     return ClipOwnerView.of(clip) if owned else ClipPublicView.of(clip)
+
+
+@router.get("/{clip_id}/reports")
+def read_clip_reports(clip_id: str, viewer: OptionalAddress, db: SessionDep) -> ClipReportsView:
+    """Every validator report on a decided clip (signer, stake weight, scores, signature)
+    with the decision; same visibility as the clip, and 409 ``clip_undecided`` before the
+    decision (reports stay hidden until then)."""
+    return reports.clip_reports(db, viewer=viewer, clip_id=clip_id)
 
 
 @router.patch(

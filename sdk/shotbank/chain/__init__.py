@@ -4,7 +4,7 @@
 - :mod:`~shotbank.chain.contracts` -- typed wrappers of the four contracts
 - :mod:`~shotbank.chain.deployments` -- where the contracts live, per chain
 - :mod:`~shotbank.chain.deploy` -- deploying and wiring them
-- :mod:`~shotbank.chain.eip712` -- epoch-root typed data, signing and verification
+- :mod:`~shotbank.chain.eip712` -- epoch-root and score-report typed data, signing and verification
 - :mod:`~shotbank.chain.siwe` -- Sign-In with Ethereum messages
 - :mod:`~shotbank.chain.merkle` -- OpenZeppelin-compatible StandardMerkleTree
 - :mod:`~shotbank.chain.rpc` -- node connections with read retries
@@ -35,9 +35,12 @@ from shotbank.chain.deployments import (
 from shotbank.chain.eip712 import (
     EpochRoot,
     EpochRootSignature,
+    ScoreReport,
     bundle_signatures,
     recover_epoch_root_signer,
+    recover_score_report_signer,
     sign_epoch_root,
+    sign_score_report,
 )
 from shotbank.chain.errors import ChainError
 from shotbank.chain.indexer import EventBatch, EventHandler, Indexer, LogSource, SqliteIndexerStore
@@ -63,6 +66,7 @@ __all__ = [
     "OutboxPolicy",
     "RetryPolicy",
     "RewardDistributor",
+    "ScoreReport",
     "ShotToken",
     "SqliteIndexerStore",
     "SqliteOutboxStore",
@@ -80,9 +84,11 @@ __all__ = [
     "load_deployments",
     "new_nonce",
     "recover_epoch_root_signer",
+    "recover_score_report_signer",
     "rewards_tree",
     "save_deployment",
     "send_call",
     "sign_epoch_root",
+    "sign_score_report",
     "verify_siwe_message",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import IntEnum
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
@@ -70,6 +70,10 @@ def _revert_message(exc: ContractLogicError) -> str:
     return str(exc)
 
 
+#: Gas added to every estimate on top of 20 % (see :func:`send_call`).
+GAS_HEADROOM: Final = 25_000
+
+
 def send_call(
     w3: Web3, account: LocalAccount, call: ContractCall, *, timeout_s: float = 60.0
 ) -> TxReceipt:
@@ -91,7 +95,11 @@ def send_call(
         raise TransactionRevertedError(
             f"{call.description or 'call'} would revert: {_revert_message(exc)}"
         ) from exc
-    return _sign_send_wait(w3, account, {**params, "gas": gas * 6 // 5}, timeout_s=timeout_s)
+    # Nodes estimate against the latest block, where a checkpoint written earlier in the
+    # same block is updated in place; mined in the next block the same call writes a new
+    # slot (about 20,000 gas more). Unused gas is refunded, so the headroom costs nothing.
+    limit = gas * 6 // 5 + GAS_HEADROOM
+    return _sign_send_wait(w3, account, {**params, "gas": limit}, timeout_s=timeout_s)
 
 
 def _sign_send_wait(

@@ -2,6 +2,8 @@
 
 - ``shotbank contribute DIR`` -- bulk upload of clips with their annotations
   (:mod:`~shotbank.cli.contribute`)
+- ``shotbank validator run`` -- a validator node: lease, score, sign and report clips
+  (:mod:`~shotbank.cli.validator`; the node itself needs the scoring extra)
 
 Modules: :mod:`~shotbank.cli.scan` (finding and checking clips),
 :mod:`~shotbank.cli.state` (what is remembered between runs),
@@ -17,6 +19,7 @@ import click
 from shotbank import __version__
 from shotbank.cli.contribute import contribute
 from shotbank.cli.credentials import KEY_ARGUMENT_REFUSAL, argument_holds_a_key
+from shotbank.cli.validator import validator
 
 __all__ = ["main"]
 
@@ -37,3 +40,4 @@ def main() -> None:
 
 
 main.add_command(contribute)
+main.add_command(validator)

@@ -1,0 +1,1 @@
+"""Scoring benchmarks: near-duplicate index scale (``dedup_index``) and scorer throughput."""
