@@ -12,7 +12,10 @@
    account (:data:`LOCAL_VALIDATOR`) is staked with the registry's ``minStake`` unless it
    already is (both idempotent);
 3. the **backend** (``python -m backend``, uvicorn) on 127.0.0.1:8000, with a consensus
-   quorum of 1 (one local validator) and 1 confirmation for stake changes.
+   quorum of 1 (one local validator) and 1 confirmation for stake changes;
+4. one **validator node** (``shotbank validator run`` as :data:`LOCAL_VALIDATOR`, the
+   in-project model, metrics on 127.0.0.1:9464; ``SHOTBANK_DEVSTACK_VALIDATOR_NODE=false``
+   leaves it out), so a clip uploaded to the stack gets scored and decided.
 
 It then prints the URLs, contract addresses and the DEV ONLY accounts, and supervises:
 SIGINT (Ctrl-C) or SIGTERM stops the services in reverse order (anvil dumps its state
@@ -85,6 +88,12 @@ class DevstackSettings(BaseSettings):
 
     fund_shot: int = Field(10_000, ge=0, le=10**12)
     """Whole SHOT each funded dev account is topped up to."""
+
+    validator_node: bool = True
+    """Start one local validator node (``shotbank validator run`` as
+    :data:`LOCAL_VALIDATOR`, the in-project model) so uploaded clips get decided."""
+    validator_metrics_port: int = Field(9464, ge=1, le=65535)
+    """Where the local validator node serves its Prometheus metrics."""
 
     startup_timeout_s: float = Field(120.0, gt=0, le=900)
     stop_timeout_s: float = Field(30.0, gt=0, le=300)
@@ -414,6 +423,12 @@ class Devstack:
         )
         if self.options.anvil_port == self.settings.port:
             raise PortInUseError("The anvil port and the backend port must differ.")
+        if self.options.validator_node:
+            ensure_port_free(
+                self.options.validator_metrics_port,
+                what="the validator node's metrics",
+                env_var="SHOTBANK_DEVSTACK_VALIDATOR_METRICS_PORT",
+            )
         deadline = time.monotonic() + self.options.startup_timeout_s
 
         self._start(self._anvil_service(), deadline)
@@ -426,6 +441,8 @@ class Devstack:
         self.fund_dev_accounts(w3, deployment)
         self.stake_local_validator(w3, deployment)
         self._start(self._backend_service(), deadline)
+        if self.options.validator_node:
+            self._start(self._validator_service(), deadline)
         return deployment, reused
 
     def _start(self, service: ManagedProcess, deadline: float) -> None:
@@ -502,6 +519,41 @@ class Devstack:
             ready=lambda: _http_ok(f"{self.api_base}/api/v1/health"),
             env=env,
             cwd=self.options.project_root,
+            stop_timeout_s=self.options.stop_timeout_s,
+        )
+
+    def _validator_service(self) -> ManagedProcess:
+        """``shotbank validator run`` as :data:`LOCAL_VALIDATOR`, keyed by a file, never argv."""
+        key_file = self.chain_dir / "validator.key"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as sink:
+            sink.write("0x" + bytes(self.accounts[LOCAL_VALIDATOR].key).hex() + "\n")
+        port = self.options.validator_metrics_port
+        env = {k: v for k, v in os.environ.items() if k != "SHOTBANK_PRIVATE_KEY"}
+        # The in-project model (no real CLIP weights can be downloaded for development)
+        # and one decode worker; explicit SHOTBANK_VALIDATOR_* settings win.
+        env.setdefault("SHOTBANK_VALIDATOR_MODEL", "shotbank-tiny")
+        env.setdefault("SHOTBANK_VALIDATOR_PRETRAINED", "synthetic-v1")
+        env.setdefault("SHOTBANK_VALIDATOR_WORKERS", "1")
+        env.update(
+            {
+                "SHOTBANK_KEY_FILE": str(key_file),
+                "SHOTBANK_VALIDATOR_API_URL": self.api_base,
+                "SHOTBANK_VALIDATOR_RPC_URL": self.rpc_url,
+                "SHOTBANK_VALIDATOR_STATE_DIR": str(self.var_dir / "validator"),
+                "SHOTBANK_VALIDATOR_METRICS_HOST": "127.0.0.1",
+                "SHOTBANK_VALIDATOR_METRICS_PORT": str(port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return ManagedProcess(
+            "validator",
+            [sys.executable, "-c", "from shotbank.cli import main; main()", "validator", "run"],
+            # Metrics are served last in the node's start-up (model, stake, sign-in first).
+            ready=lambda: _http_ok(f"http://127.0.0.1:{port}/metrics"),
+            env=env,
+            cwd=self.options.project_root,
+            log_path=self.log_dir / "validator.log",
             stop_timeout_s=self.options.stop_timeout_s,
         )
 
@@ -648,6 +700,12 @@ class Devstack:
             f"\n[bold]Validator[/] {validator}   "
             f"(dev account {LOCAL_VALIDATOR}, {_format_shot(staked, decimals)} SHOT staked)"
         )
+        if self.options.validator_node:
+            port = self.options.validator_metrics_port
+            print_(
+                f"  node: shotbank validator run, metrics http://127.0.0.1:{port}/metrics, "
+                "log log/validator.log"
+            )
         print_(
             "\n[bold red]DEV ONLY[/] - anvil's well-known keys from the public test mnemonic; "
             "anyone can spend from them on any real network. Never fund them."

@@ -354,6 +354,9 @@ def expire_leases(engine: Engine, *, now: datetime | None = None) -> int:
             sa_select(col(Lease.id))
             .where(col(Lease.state) == LeaseState.ACTIVE, col(Lease.expires_at) <= moment)
             .limit(EXPIRE_BATCH)
+            # Rows a lease or report transaction holds are left to it (it marks them
+            # itself, or the next run does): this job never waits on a request.
+            .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         done = db.execute(

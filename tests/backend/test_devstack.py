@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account
 from rich.console import Console
 from sqlmodel import Session
 from web3 import HTTPProvider, Web3
@@ -33,9 +34,13 @@ from backend.devstack import (
 )
 from backend.errors import DevstackError, PortInUseError
 from backend.services import stakes
+from scoring.clipgen import scene_frames, tone, write_clip
+from scoring.synthetic import Scene
+from shotbank.annotation.vocabulary import LightingSetup
 from shotbank.chain.contracts import ShotToken, ValidatorRegistry
 from shotbank.chain.deployments import load_deployments
 from shotbank.chain.devnode import AnvilNode, dev_accounts
+from shotbank.client import ShotbankClient
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 180.0
@@ -119,6 +124,8 @@ class RunningStack:
     api: str
     rpc: str
     output: Path
+    #: The local validator node's metrics endpoint.
+    validator_metrics: str = ""
 
     def text(self) -> str:
         return self.output.read_text(errors="replace")
@@ -161,13 +168,14 @@ def start_stack(tmp_path: Path, anvil_binary: Path) -> Iterator[Any]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(var_dir: Path, name: str) -> RunningStack:
-        api_port, anvil_port = _free_port(), _free_port()
+        api_port, anvil_port, metrics_port = _free_port(), _free_port(), _free_port()
         env = dict(os.environ)
         env.update(
             {
                 "SHOTBANK_VAR_DIR": str(var_dir),
                 "SHOTBANK_PORT": str(api_port),
                 "SHOTBANK_DEVSTACK_ANVIL_PORT": str(anvil_port),
+                "SHOTBANK_DEVSTACK_VALIDATOR_METRICS_PORT": str(metrics_port),
                 "SHOTBANK_ANVIL": str(anvil_binary),
                 "NO_COLOR": "1",
             }
@@ -184,7 +192,11 @@ def start_stack(tmp_path: Path, anvil_binary: Path) -> Iterator[Any]:
             )
         started.append(process)
         stack = RunningStack(
-            process, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{anvil_port}", output
+            process,
+            f"http://127.0.0.1:{api_port}",
+            f"http://127.0.0.1:{anvil_port}",
+            output,
+            validator_metrics=f"http://127.0.0.1:{metrics_port}/metrics",
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
@@ -280,6 +292,50 @@ def test_devstack_deploys_stops_cleanly_and_reuses_the_deployment(
     assert "reusing the contracts" in second.text()
 
     _stop(second, signal.SIGTERM, var_dir)
+
+
+@pytest.mark.chain
+@pytest.mark.slow
+def test_the_local_validator_node_scores_an_uploaded_clip(tmp_path: Path, start_stack: Any) -> None:
+    var_dir = tmp_path / "var"
+    stack = start_stack(var_dir, "scoring")
+    metrics = httpx.get(stack.validator_metrics, timeout=5)
+    assert metrics.status_code == 200
+    assert "shotbank_validator_leases_total" in metrics.text
+    clip = write_clip(
+        tmp_path / "red-circle.mp4",
+        scene_frames(Scene("red", "circle", LightingSetup.NATURAL), seconds=2.5, size=(640, 480)),
+        audio=tone(300.0, seconds=2.5),
+    )
+    document = {
+        "schema_version": "1",
+        "scene": {"description": "A red circle.", "setting": "interior"},
+        "camera": {"movement": "static"},
+        "lighting": {"setup": "natural"},
+        "audio": {"genre": "ambience", "dialogue": False, "recording": "studio"},
+        "rights": {
+            "licence": "cc0-1.0",
+            "model_release": "not_required",
+            "location_release": "not_required",
+        },
+    }
+    with ShotbankClient(stack.api) as client:
+        client.sign_in(Account.create())
+        clip_id = client.create_clip(client.upload(clip).upload_id, document).id
+        decided = client.wait_for_clip(
+            clip_id,
+            timeout_s=120,
+            interval_s=0.5,
+            done=lambda c: c.status in ("accepted", "rejected", "failed"),
+        )
+    assert decided.status == "accepted", (decided.status, decided.reasons, stack.text())
+    reports = httpx.get(f"{stack.api}/api/v1/clips/{clip_id}/reports", timeout=5).json()
+    validator = dev_accounts(LOCAL_VALIDATOR + 1)[LOCAL_VALIDATOR].address
+    assert [r["validator"] for r in reports["reports"]] == [validator]
+    assert (var_dir / "log" / "validator.log").is_file()
+    _stop(stack, signal.SIGTERM, var_dir)
+    log = (var_dir / "log" / "validator.log").read_text()
+    assert "submitted 1" in log
 
 
 @pytest.mark.chain

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from fastapi import FastAPI
 
 from backend.models.scoring import LeaseView
 from tests.backend.clips.conftest import Contributor, api_error
@@ -286,3 +287,11 @@ def test_leases_are_listed_for_a_restarted_node_and_requests_are_bounded(
     api_error(
         caller.http.get("/api/v1/validators", params={"limit": 1000}), 422, "validation_error"
     )
+
+
+def test_the_server_runs_the_consensus_job(server: LiveServer) -> None:
+    app = server.server.config.app
+    assert isinstance(app, FastAPI)
+    names = {thread.name for thread in app.state.background.threads}
+    assert "shotbank-consensus" in names
+    assert all(t.is_alive() for t in app.state.background.threads if t.name == "shotbank-consensus")

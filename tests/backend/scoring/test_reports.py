@@ -43,6 +43,9 @@ from tests.backend.scoring.conftest import STAKES, World, contributor, reason, s
 
 pytestmark = pytest.mark.chain
 
+#: For checks that read no differently on PostgreSQL (no locking involved).
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 T = TypeVar("T")
 
 
@@ -159,6 +162,7 @@ def test_a_stored_report_keeps_the_verdict_exactly_as_signed(world: World) -> No
 # --- refusals, in the contract's order ---------------------------------------------------------
 
 
+@SQLITE_ONLY
 def test_unknown_and_foreign_leases_are_not_found(world: World) -> None:
     owner_of_lease, other = world.validators()[:2]
     world.contribute(contributor())
@@ -170,6 +174,7 @@ def test_unknown_and_foreign_leases_are_not_found(world: World) -> None:
         submit(world, owner_of_lease, {**body, "lease_id": "f" * 32})
 
 
+@SQLITE_ONLY
 def test_forged_tampered_and_misdirected_reports_fail_the_signature_check(world: World) -> None:
     staked = world.validators()[0]
     world.contribute(contributor())
@@ -203,6 +208,7 @@ def test_forged_tampered_and_misdirected_reports_fail_the_signature_check(world:
     submit(world, staked, sign(staked, first, scores, registry=world.registry))
 
 
+@SQLITE_ONLY
 def test_an_unstaked_signer_is_refused_after_its_signature_checks_out(world: World) -> None:
     world.validators()
     unstaked = world.chain.unstaked
@@ -215,6 +221,7 @@ def test_an_unstaked_signer_is_refused_after_its_signature_checks_out(world: Wor
         submit(world, unstaked, sign(unstaked, view, verdict(), registry=world.registry))
 
 
+@SQLITE_ONLY
 def test_a_deadline_other_than_the_leases_is_refused(world: World) -> None:
     staked = world.validators()[0]
     world.contribute(contributor())
@@ -224,6 +231,7 @@ def test_a_deadline_other_than_the_leases_is_refused(world: World) -> None:
         submit(world, staked, later)
 
 
+@SQLITE_ONLY
 def test_a_returned_lease_takes_no_report(world: World) -> None:
     staked = world.validators()[0]
     world.contribute(contributor())
