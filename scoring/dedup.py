@@ -5,21 +5,32 @@ so cosine similarity is the inner product) in a faiss index:
 
 - up to ``approximate_above`` clips, an exact ``IndexFlatIP`` (brute force: exact, and
   fast enough -- a query over 100k 512-d vectors reads 200 MB);
-- beyond, an ``IndexHNSWFlat`` graph with the inner-product metric, built from the flat
-  index's vectors the moment the size is crossed. HNSW needs no training (an IVF index's
-  centroids go stale as the collection drifts) and answers in about a millisecond at 1M
-  clips (``benchmarks/scoring/dedup_index.py``). Its vectors stay exact, so a cosine it
-  reports is exact; only a neighbour may be missed, and much more rarely for a true
-  near-duplicate (cosine above 0.95) than for an ordinary nearest neighbour.
+- beyond, an inverted-file index (``IndexIVFFlat``, inner product): k-means cells
+  (``ivf_lists``, trained on the vectors held when the size is crossed) with the
+  vectors stored exactly in their cell's list; a query scans the ``ivf_probes`` cells
+  whose centroids are nearest. A cosine it reports is exact; only a neighbour may be
+  missed, and a near-duplicate (cosine 0.95 or more) sits in the query's own cell or a
+  next one far more often than an ordinary nearest neighbour does.
+
+Why IVF and not an HNSW graph: ``benchmarks/scoring/dedup_index.py`` measured, on 1M
+random 512-d vectors (the hardest case), HNSW (M 32) finding only 55 % of planted
+near-duplicates at ``efSearch`` 128 (76 % at 256) after a 23-minute build on two cores,
+while IVF finds them all in a few milliseconds after a build of about a minute (figures
+in ``benchmarks/README.md``). In random high-dimensional data every non-duplicate is
+about equally far, so a graph walk has no slope to follow towards the copy, whereas the
+copy's cell is still the one its original was put in. The centroids do not go stale in
+a way that matters for duplicates (a copy lands in its original's cell whatever the
+cells are); a drifting collection only unbalances the lists, and every rebuild
+(compaction) retrains them.
 
 Clip ids are strings, mapped to faiss's sequential positions by the index itself.
-:meth:`DuplicateIndex.remove` marks a position as removed (neither faiss index type can
-delete from the middle without renumbering or, for HNSW, at all); searches skip removed
-positions with a faiss ``IDSelector``, and the index is rebuilt without them once they
-are a quarter of it. Every method takes one lock, so the node's threads can share an
-index. :meth:`DuplicateIndex.save` writes one file atomically (temporary file, fsync,
-rename); :meth:`DuplicateIndex.load` reads only files this package wrote -- a faiss index
-file is parsed by C++ code that trusts it, so never load one from elsewhere.
+:meth:`DuplicateIndex.remove` marks a position as removed (faiss's removal renumbers a
+flat index and slows an inverted one); searches skip removed positions with a faiss
+``IDSelector``, and the index is rebuilt without them once they are a quarter of it.
+Every method takes one lock, so the node's threads can share an index.
+:meth:`DuplicateIndex.save` writes one file atomically (temporary file, fsync, rename);
+:meth:`DuplicateIndex.load` reads only files this package wrote -- a faiss index file is
+parsed by C++ code that trusts it, so never load one from elsewhere.
 
 :func:`check_duplicate` turns the nearest neighbour into a ``duplicate`` flag.
 :func:`encode_embedding` / :func:`decode_embedding` are the format of
@@ -34,7 +45,7 @@ import binascii
 import math
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Literal
 
@@ -59,7 +70,7 @@ __all__ = [
 
 Vector = npt.NDArray[np.float32]
 
-#: Index size from which search is approximate (HNSW), unless the profile says otherwise.
+#: Index size from which search is approximate (IVF), unless the profile says otherwise.
 DEFAULT_APPROXIMATE_ABOVE: Final = 100_000
 #: Most clips one index holds (about 2 GB of 512-d vectors per million).
 MAX_INDEX_SIZE: Final = 20_000_000
@@ -73,7 +84,8 @@ MAX_K: Final = 1000
 _MAGIC: Final = b"SHOTBANK-DUPIX\x00\x01"
 _MAX_HEADER_BYTES: Final = 1 << 31
 _COMPACT_SHARE: Final = 0.25
-_HNSW_EF_CONSTRUCTION: Final = 40
+#: k-means training points per IVF list (faiss warns under 39; more buys little).
+_TRAIN_PER_LIST: Final = 64
 #: faiss's bundled type stubs lack the search-parameter and IO-callback classes.
 _faiss: Any = faiss
 
@@ -137,10 +149,10 @@ class _Header(BaseModel):
 
     format: Literal[1] = 1
     dim: int = Field(ge=1, le=8192)
-    kind: Literal["flat", "hnsw"]
+    kind: Literal["flat", "ivf"]
     approximate_above: int = Field(ge=1, le=MAX_INDEX_SIZE)
-    hnsw_m: int = Field(ge=4, le=128)
-    ef_search: int = Field(ge=1, le=4096)
+    ivf_lists: int = Field(ge=1, le=1 << 20)
+    ivf_probes: int = Field(ge=1, le=1 << 20)
     #: The clip id at each faiss position; None where removed.
     clip_ids: list[str | None] = Field(max_length=MAX_INDEX_SIZE)
 
@@ -153,24 +165,26 @@ class DuplicateIndex:
         dim: int,
         *,
         approximate_above: int = DEFAULT_APPROXIMATE_ABOVE,
-        hnsw_m: int = 32,
-        ef_search: int = 128,
+        ivf_lists: int = 1024,
+        ivf_probes: int = 16,
     ) -> None:
         if not 1 <= dim <= 8192:
             raise ValueError(f"embedding width {dim} is out of range")
-        if not 1 <= approximate_above <= MAX_INDEX_SIZE:
-            raise ValueError(f"approximate_above must be 1-{MAX_INDEX_SIZE}")
-        if not 4 <= hnsw_m <= 128 or not 1 <= ef_search <= 4096:
-            raise ValueError("hnsw_m must be 4-128 and ef_search 1-4096")
+        if not 1 <= ivf_probes <= ivf_lists <= 1 << 20:
+            raise ValueError("need 1 <= ivf_probes <= ivf_lists <= 2**20")
+        if not ivf_lists <= approximate_above <= MAX_INDEX_SIZE:
+            raise ValueError(f"approximate_above must be ivf_lists to {MAX_INDEX_SIZE}")
         self.dim = dim
         self.approximate_above = approximate_above
-        self.hnsw_m = hnsw_m
-        self.ef_search = ef_search
+        self.ivf_lists = ivf_lists
+        #: Cells scanned per query (recall against speed); may be changed at any time.
+        self.ivf_probes = ivf_probes
         self._lock = threading.RLock()
         self._index: Any = faiss.IndexFlatIP(dim)
         self._clip_ids: list[str | None] = []
         self._positions: dict[str, int] = {}
         self._removed: set[int] = set()
+        self._skip_removed: tuple[Any, Any] | None = None
 
     @classmethod
     def for_profile(cls, profile: Any) -> DuplicateIndex:
@@ -178,18 +192,18 @@ class DuplicateIndex:
         return cls(
             profile.embedding_dim,
             approximate_above=profile.approximate_index_above,
-            hnsw_m=profile.hnsw_m,
-            ef_search=profile.hnsw_ef_search,
+            ivf_lists=profile.ivf_lists,
+            ivf_probes=profile.ivf_probes,
         )
 
     @property
     def approximate(self) -> bool:
-        """Whether searches go through the HNSW graph (else exact brute force)."""
-        return self._kind == "hnsw"
+        """Whether searches scan only the nearest IVF cells (else exact brute force)."""
+        return self._kind == "ivf"
 
     @property
-    def _kind(self) -> Literal["flat", "hnsw"]:
-        return "hnsw" if isinstance(self._index, faiss.IndexHNSW) else "flat"
+    def _kind(self) -> Literal["flat", "ivf"]:
+        return "ivf" if isinstance(self._index, faiss.IndexIVF) else "flat"
 
     def __len__(self) -> int:
         with self._lock:
@@ -225,7 +239,7 @@ class DuplicateIndex:
             if len(self._positions) + len(fresh) > MAX_INDEX_SIZE:
                 raise ValueError(f"the index would hold over {MAX_INDEX_SIZE} clips")
             if not self.approximate and len(self._positions) + len(fresh) > self.approximate_above:
-                self._rebuild("hnsw")
+                self._rebuild("ivf", extra=[rows[i] for i in fresh])
             matrix = np.stack([rows[i] for i in fresh])
             start = len(self._clip_ids)
             self._index.add(matrix)
@@ -242,6 +256,7 @@ class DuplicateIndex:
                 return False
             self._clip_ids[position] = None
             self._removed.add(position)
+            self._skip_removed = None
             if len(self._removed) > _COMPACT_SHARE * len(self._clip_ids):
                 self._rebuild(self._kind)
             return True
@@ -250,7 +265,7 @@ class DuplicateIndex:
         """The stored vector of an indexed clip (:class:`KeyError` if absent)."""
         with self._lock:
             position = self._positions[clip_id]
-            row: Vector = self._storage().reconstruct(position)
+            row: Vector = self._index.reconstruct(position)
             return row
 
     def search(
@@ -268,70 +283,90 @@ class DuplicateIndex:
             raise ValueError(f"k must be 1-{MAX_K}")
         query = normalised(vector, self.dim)[None, :]
         with self._lock:
-            skip = set(self._removed)
-            if exclude is not None and exclude in self._positions:
-                skip.add(self._positions[exclude])
-            live = len(self._clip_ids) - len(skip)
+            excluded = self._positions.get(exclude) if exclude is not None else None
+            live = len(self._positions) - (excluded is not None)
             if live <= 0:
                 return []
-            index = self._storage() if exact else self._index
-            params = self._params(skip, exact=exact)
-            take = min(k, live)
+            index = self._index
+            params = self._params(exact=exact)
+            # One more than asked when a clip is excluded: it is dropped from the answer.
+            take = min(k + (excluded is not None), len(self._positions))
             if params is None:
                 distances, positions = index.search(query, take)
             else:
                 distances, positions = index.search(query, take, params=params)
             found: list[tuple[str, float]] = []
             for distance, position in zip(distances[0], positions[0], strict=True):
-                if position < 0:
+                if position < 0 or position == excluded:
                     continue
                 clip_id = self._clip_ids[int(position)]
                 if clip_id is not None:
                     found.append((clip_id, float(min(max(distance, -1.0), 1.0))))
-            return found
+            return found[:k]
 
-    def _storage(self) -> Any:
-        if self.approximate:
-            return faiss.downcast_index(self._index.storage)
-        return self._index
-
-    def _params(self, skip: set[int], *, exact: bool) -> Any | None:
-        approximate = self.approximate and not exact
-        if not skip and not approximate:
+    def _params(self, *, exact: bool) -> Any | None:
+        """faiss search parameters: the cells to scan (all of them for ``exact``), and a
+        selector skipping removed positions (built once per change, not per search)."""
+        if not self._removed and not self.approximate:
             return None
-        params = _faiss.SearchParametersHNSW() if approximate else _faiss.SearchParameters()
-        if approximate:
-            params.efSearch = self.ef_search
-        if skip:
-            # The selectors must outlive the search: keep them on the params object.
-            batch = faiss.IDSelectorBatch(np.fromiter(skip, np.int64, len(skip)))
-            params.sel = faiss.IDSelectorNot(batch)
-            params._keep = (batch, params.sel)
+        params = _faiss.SearchParametersIVF() if self.approximate else _faiss.SearchParameters()
+        if self.approximate:
+            params.nprobe = self.ivf_lists if exact else self.ivf_probes
+        if self._removed:
+            if self._skip_removed is None:
+                removed = np.fromiter(self._removed, np.int64, len(self._removed))
+                batch = faiss.IDSelectorBatch(removed)
+                # The inner selector must outlive the outer one: keep both.
+                self._skip_removed = (batch, faiss.IDSelectorNot(batch))
+            params.sel = self._skip_removed[1]
         return params
 
-    def _rebuild(self, kind: Literal["flat", "hnsw"]) -> None:
-        """A fresh index of ``kind`` holding the live vectors, renumbered."""
-        storage = self._storage()
-        index = self._empty(kind)
+    def _live_rows(self) -> Iterator[Vector]:
+        """The live vectors in position order, in chunks."""
         chunk = 65_536
         for start in range(0, len(self._clip_ids), chunk):
             count = min(chunk, len(self._clip_ids) - start)
-            rows = storage.reconstruct_n(start, count)
+            rows = self._index.reconstruct_n(start, count)
             keep = [i for i in range(count) if self._clip_ids[start + i] is not None]
             if keep:
-                index.add(np.ascontiguousarray(rows[keep], dtype=np.float32))
-        self._index = index
-        self._clip_ids = [c for c in self._clip_ids if c is not None]
-        self._positions = {c: i for i, c in enumerate(self._clip_ids) if c is not None}
-        self._removed = set()
+                yield np.ascontiguousarray(rows[keep], dtype=np.float32)
 
-    def _empty(self, kind: Literal["flat", "hnsw"]) -> Any:
-        if kind == "flat":
-            return faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = self.ef_search
-        return index
+    def _training_sample(self, extra: Sequence[Vector]) -> Vector:
+        """Up to ``_TRAIN_PER_LIST`` vectors per IVF list, drawn from the live vectors and
+        ``extra`` (those about to be added), without copying the whole index."""
+        live = [p for p, c in enumerate(self._clip_ids) if c is not None]
+        total = len(live) + len(extra)
+        size = min(total, self.ivf_lists * _TRAIN_PER_LIST)
+        rng = np.random.default_rng(total)
+        picks = np.sort(rng.choice(total, size, replace=False))
+        rows = [
+            self._index.reconstruct(live[i]) if i < len(live) else extra[i - len(live)]
+            for i in picks.tolist()
+        ]
+        return np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+
+    def _rebuild(self, kind: Literal["flat", "ivf"], *, extra: Sequence[Vector] = ()) -> None:
+        """A fresh index of ``kind`` holding the live vectors, renumbered. An IVF index is
+        trained first, on a sample of them and of ``extra``."""
+        index: Any
+        if kind == "ivf":
+            quantizer = faiss.IndexFlatIP(self.dim)
+            index = faiss.IndexIVFFlat(
+                quantizer, self.dim, self.ivf_lists, faiss.METRIC_INNER_PRODUCT
+            )
+            index.train(self._training_sample(extra))
+            # Positions are looked up by number (vector(), rebuilds): keep a direct map.
+            index.set_direct_map_type(_faiss.DirectMap.Array)
+        else:
+            index = faiss.IndexFlatIP(self.dim)
+        for rows in self._live_rows():
+            index.add(rows)
+        self._index = index
+        kept = [c for c in self._clip_ids if c is not None]
+        self._clip_ids = list(kept)
+        self._positions = {c: i for i, c in enumerate(kept)}
+        self._removed = set()
+        self._skip_removed = None
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index to ``path`` atomically (temporary file in the same folder,
@@ -372,7 +407,7 @@ class DuplicateIndex:
             index = faiss.read_index(_faiss.PyCallbackIOReader(source.read))
         except RuntimeError as exc:
             raise ValueError(f"the duplicate index's faiss part cannot be read: {exc}") from exc
-        expected = faiss.IndexHNSWFlat if header.kind == "hnsw" else faiss.IndexFlatIP
+        expected = faiss.IndexIVFFlat if header.kind == "ivf" else faiss.IndexFlatIP
         if (
             not isinstance(index, expected)
             or index.d != header.dim
@@ -386,8 +421,8 @@ class DuplicateIndex:
         loaded = cls(
             header.dim,
             approximate_above=header.approximate_above,
-            hnsw_m=header.hnsw_m,
-            ef_search=header.ef_search,
+            ivf_lists=header.ivf_lists,
+            ivf_probes=header.ivf_probes,
         )
         loaded._index = index
         loaded._clip_ids = list(header.clip_ids)
@@ -400,8 +435,8 @@ class DuplicateIndex:
             dim=self.dim,
             kind=self._kind,
             approximate_above=self.approximate_above,
-            hnsw_m=self.hnsw_m,
-            ef_search=self.ef_search,
+            ivf_lists=self.ivf_lists,
+            ivf_probes=self.ivf_probes,
             clip_ids=self._clip_ids,
         )
         encoded = header.model_dump_json().encode()

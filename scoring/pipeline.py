@@ -65,7 +65,14 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -357,9 +364,12 @@ class _Pipeline(ABC):
 
     def submit(self, job: ScoringJob) -> None:
         """Accept ``job``; never blocks. It starts at once when stage 1 has room, else it
-        waits in the queue (:attr:`free_slots` says how many fit the window). Raises :class:`queue.Full` when ``max_queued`` jobs already
-        wait, :class:`ValueError` for a key already pending, :class:`RuntimeError` once the
-        pipeline is closed or has stopped on an error."""
+        waits in the queue (:attr:`free_slots` says how many fit the window).
+
+        Raises :class:`queue.Full` when ``max_queued`` jobs already wait,
+        :class:`ValueError` for a key already pending, :class:`RuntimeError` once the
+        pipeline is closed or has stopped on an error.
+        """
         with self._cond:
             if self._fatal is not None:
                 raise RuntimeError(f"the scoring pipeline stopped: {self._fatal!r}") from (
@@ -628,6 +638,37 @@ class ScoringPipeline(_Pipeline):
         processes = getattr(executor, "_processes", None) or {}
         return sorted(p.pid for p in list(processes.values()) if p.pid is not None and p.is_alive())
 
+    def analyse_only(
+        self, jobs: Iterable[ScoringJob]
+    ) -> Iterator[tuple[ScoringJob, Analysis | BaseException]]:
+        """Stage 1 alone, through this pipeline's workers with at most ``prefetch`` clips
+        in flight, in completion order: what decoding costs without inference (for
+        benchmarks; also starts the workers). Use it only while no job is submitted."""
+        with self._cond:
+            if self._live or self._closed:
+                raise RuntimeError("analyse_only needs an idle, open pipeline")
+            executor = self._executor
+        source = iter(jobs)
+        running: dict[Future[Analysis], ScoringJob] = {}
+        more = True
+        while more or running:
+            while more and len(running) < self.prefetch:
+                job = next(source, None)
+                if job is None:
+                    more = False
+                    break
+                future = executor.submit(
+                    self._analyse, str(job.path), lighting=job.annotation.lighting.setup
+                )
+                running[future] = job
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                error = future.exception()
+                yield job, (future.result() if error is None else error)
+
     # -- stage 1 ---------------------------------------------------------------------------
 
     def _new_executor(self) -> Executor:
@@ -697,6 +738,8 @@ class ScoringPipeline(_Pipeline):
         """Done callback (the executor's thread, or this one): hand it to inference."""
         with self._cond:
             self._decoding.discard(entry.seq)
+            if self._solo is entry:
+                self._solo = None  # whatever came of it, the next suspect may go
         self._events.put((entry, future))
 
     def _wake(self) -> None:
@@ -709,8 +752,6 @@ class ScoringPipeline(_Pipeline):
         entry.crashes += 1
         alone = entry.solo
         entry.solo = False
-        if self._solo is entry:
-            self._solo = None
         if alone and entry.crashes >= 2:
             self._crash_verdicts_in_a_row += 1
             self._finish(

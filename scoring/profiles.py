@@ -18,7 +18,8 @@ against lives in ``scoring/profiles.json``, one :class:`ModelProfile` per
   words used for each (:mod:`scoring.lighting`);
 - ``duplicate_cosine``: clip-embedding cosine above which a clip is a near-duplicate,
   and ``approximate_index_above``: index size from which :class:`scoring.dedup.
-  DuplicateIndex` searches approximately (HNSW) instead of exactly;
+  DuplicateIndex` searches approximately (IVF: ``ivf_lists`` cells, ``ivf_probes``
+  scanned per query) instead of exactly;
 - ``camera``, ``junk``, ``audio``: the thresholds of the OpenCV and signal detectors
   (:class:`~scoring.camera.CameraThresholds`, :class:`~scoring.junk.JunkThresholds`,
   :class:`~scoring.audio.AudioThresholds`). They do not depend on the CLIP model, but
@@ -149,9 +150,10 @@ class ModelProfile(_Frozen):
     camera: CameraThresholds = CameraThresholds()
     junk: JunkThresholds = JunkThresholds()
     audio: AudioThresholds = AudioThresholds()
-    #: HNSW graph degree and search breadth (recall against speed; see scoring.dedup).
-    hnsw_m: int = Field(default=32, ge=4, le=128)
-    hnsw_ef_search: int = Field(default=128, ge=8, le=4096)
+    #: IVF cells of the approximate index, and cells scanned per query (recall against
+    #: speed; see scoring.dedup and benchmarks/scoring/dedup_index.py).
+    ivf_lists: int = Field(default=1024, ge=1, le=1 << 20)
+    ivf_probes: int = Field(default=32, ge=1, le=1 << 20)
     #: Free text: where the numbers come from and how sure they are.
     provenance: str = Field(default="", max_length=2000)
 
@@ -164,6 +166,8 @@ class ModelProfile(_Frozen):
             missing = set(Component) - set(table)
             if missing:
                 raise ValueError(f"{name} lacks {sorted(missing)}")
+        if not self.ivf_probes <= self.ivf_lists <= self.approximate_index_above:
+            raise ValueError("need ivf_probes <= ivf_lists <= approximate_index_above")
         total = math.fsum(self.weights.values())
         if abs(total - 1.0) > _WEIGHT_TOLERANCE:
             raise ValueError(f"weights sum to {total}, not 1")

@@ -16,8 +16,10 @@ decoding in worker processes and inference batched across clips:
 
 The overall quality is :meth:`scoring.profiles.ModelProfile.quality`: the weighted mean
 of the components that have a value, with the weights of unscorable ones (no sound, a
-lighting setup the model does not know) shared out over the rest. A clip passes when its
-quality is at least the profile's ``pass_threshold`` and no junk flag fired. The
+lighting setup the model does not know) shared out over the rest, capped below the pass
+threshold when any component is below its own threshold (a mislabelled scene is not
+bought off by good lighting). A clip passes when its quality is at least the profile's
+``pass_threshold`` and no junk flag fired. The
 verdict's own reasons are, in order: the flags' reasons, the reasons of every component
 below its profile threshold, and one ``quality.passed`` / ``quality.below_threshold``
 sentence with the numbers.

@@ -1,13 +1,14 @@
 """Near-duplicate index at scale: build time, query latency and recall against brute force.
 
     python -m benchmarks.scoring.dedup_index [--n 1000000] [--dim 512] [--queries 1000]
-                                             [--ef-search 64,128,256] [--exact-queries 100]
+                                             [--probes 8,16,32,64] [--exact-queries 100]
 
 1. Builds a :class:`scoring.dedup.DuplicateIndex` the way a validator does, through
    ``add_many`` in chunks: ``--n`` random unit vectors (seeded Gaussian, normalised) of
    ``--dim`` dimensions with string clip ids, exact (``IndexFlatIP``) up to
-   ``--approximate-above`` (the ViT-B-32 profile's 100,000) and HNSW beyond, the switch
-   included in the build time.
+   ``--approximate-above`` (the ViT-B-32 profile's 100,000) and IVF (``--lists`` cells,
+   trained when the size is crossed) beyond, the switch and training included in the
+   build time.
 2. While generating, computes the exact nearest neighbour (numpy brute force, chunk by
    chunk, so the vectors are never held twice) of two query sets:
    - ``random``: ``--queries`` fresh random unit vectors. In 512 dimensions a random
@@ -15,19 +16,20 @@
      about 0.2 against a typical 0.0 +- 0.04): the hardest case for an approximate
      index, and not what the duplicate check asks;
    - ``duplicate``: ``--queries`` indexed vectors with noise added so their cosine with
-     the original is about ``--duplicate-cosine`` (0.97, a re-encoded copy): the question
-     the duplicate check actually asks.
-3. Measures, one query at a time (as the scorer asks them), the latency of the HNSW
-   search (``DuplicateIndex.search``) for each ``--ef-search`` and its recall@1 on both
-   query sets against the brute-force answers, and the latency of exact search over the
-   same stored vectors (``search(..., exact=True)``, ``--exact-queries`` of them: each
-   reads every vector). With ``--n`` at or below ``--approximate-above`` the index
-   stays exact and both latencies are of brute force.
+     the original is ``--duplicate-cosine`` (0.95, the ViT-B-32 profile's duplicate
+     threshold: the faintest copy the check must still find): the question the
+     duplicate check actually asks.
+3. Measures, one query at a time (as the scorer asks them), the latency of the IVF
+   search (``DuplicateIndex.search``) for each ``--probes`` (cells scanned) and its
+   recall@1 on both query sets against the brute-force answers, and the latency of
+   exact search through the same index (``search(..., exact=True)``: every cell,
+   ``--exact-queries`` of them). With ``--n`` at or below ``--approximate-above`` the
+   index stays exact and both latencies are of brute force.
 
 Prints progress lines, then one JSON line (the last line): build seconds and rate, per
-``ef_search`` p50/p99 latency (ms) and recall@1 on both query sets, exact p50/p99, the
-speed-up ``exact_p50 / approximate_p50`` at the profile's ``ef_search``, and peak RSS.
-Memory: about 4.3 bytes x dim per vector (vectors plus HNSW links) plus 150 bytes per id.
+``probes`` p50/p99 latency (ms) and recall@1 on both query sets, exact p50/p99, the
+speed-up ``exact_p50 / approximate_p50`` at the profile's ``probes``, and peak RSS.
+Memory: about 4 bytes x dim per vector plus 8 (direct map) and 150 bytes per id.
 """
 
 from __future__ import annotations
@@ -49,9 +51,9 @@ from scoring.dedup import DEFAULT_APPROXIMATE_ABOVE, DuplicateIndex
 
 Matrix = npt.NDArray[np.float32]
 
-#: The deployment profile's HNSW parameters (scoring/profiles.json, ViT-B-32).
-PROFILE_M: Final = 32
-PROFILE_EF_SEARCH: Final = 128
+#: The deployment profile's IVF parameters (scoring/profiles.json, ViT-B-32).
+PROFILE_LISTS: Final = 1024
+PROFILE_PROBES: Final = 32
 CHUNK: Final = 50_000
 
 
@@ -141,12 +143,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     index = DuplicateIndex(
         args.dim,
         approximate_above=args.approximate_above,
-        hnsw_m=args.hnsw_m,
-        ef_search=PROFILE_EF_SEARCH,
+        ivf_lists=args.lists,
+        ivf_probes=PROFILE_PROBES,
     )
     print(
         f"building: {args.n:,} x {args.dim}-d, exact up to {args.approximate_above:,}, "
-        f"HNSW M={args.hnsw_m} beyond; faiss threads {faiss.omp_get_max_threads()}",
+        f"IVF {args.lists} lists beyond; faiss threads {faiss.omp_get_max_threads()}",
         flush=True,
     )
     build_s = 0.0
@@ -168,7 +170,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # Duplicate queries are known only once their source's chunk has been drawn, so
         # their brute force is finished in a second pass over the stored vectors below.
         print(
-            f"  {stop:>12,} indexed ({'hnsw' if index.approximate else 'flat'}), "
+            f"  {stop:>12,} indexed ({'ivf' if index.approximate else 'flat'}), "
             f"build {build_s:7.1f} s",
             flush=True,
         )
@@ -193,13 +195,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     duplicate_is_source = float(np.mean(nearest_duplicate.position == sources))
 
     sweeps: list[dict[str, Any]] = []
-    for ef in args.ef_search:
-        index.ef_search = ef
+    for probes in args.probes:
+        index.ivf_probes = min(probes, args.lists)
         found_random, seconds = timed_search(index, random_queries, exact=False)
         found_duplicate, seconds_duplicate = timed_search(index, duplicate_queries, exact=False)
         all_seconds = seconds + seconds_duplicate
         sweep = {
-            "ef_search": ef,
+            "probes": index.ivf_probes,
             "p50_ms": round(percentile_ms(all_seconds, 0.5), 4),
             "p99_ms": round(percentile_ms(all_seconds, 0.99), 4),
             "recall_at_1_random": round(recall(found_random, nearest_random.position), 4),
@@ -207,7 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         sweeps.append(sweep)
         print(
-            f"approximate ef={ef}: p50 {sweep['p50_ms']} ms, p99 {sweep['p99_ms']} ms, "
+            f"approximate probes={index.ivf_probes}: p50 {sweep['p50_ms']} ms, p99 {sweep['p99_ms']} ms, "
             f"recall@1 random {sweep['recall_at_1_random']}, "
             f"duplicate {sweep['recall_at_1_duplicate']}",
             flush=True,
@@ -224,16 +226,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "p99_ms": round(percentile_ms(exact_seconds, 0.99), 4),
     }
     print(f"exact: p50 {exact['p50_ms']} ms, p99 {exact['p99_ms']} ms", flush=True)
-    at_profile = next((s for s in sweeps if s["ef_search"] == PROFILE_EF_SEARCH), sweeps[0])
+    at_profile = next((s for s in sweeps if s["probes"] == PROFILE_PROBES), sweeps[0])
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "benchmark": "dedup_index",
         "n": args.n,
         "dim": args.dim,
         "queries": args.queries,
-        "kind": "hnsw" if index.approximate else "flat",
+        "kind": "ivf" if index.approximate else "flat",
         "approximate_above": args.approximate_above,
-        "hnsw_m": args.hnsw_m,
+        "lists": args.lists,
         "faiss_threads": faiss.omp_get_max_threads(),
         "build_s": round(build_s, 2),
         "build_vectors_per_s": round(args.n / build_s, 1) if build_s else None,
@@ -242,7 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "duplicate_source_is_nearest": round(duplicate_is_source, 4),
         "approximate": sweeps,
         "exact": exact,
-        "profile_ef_search": at_profile["ef_search"],
+        "profile_probes": at_profile["probes"],
         "speedup_p50": round(exact["p50_ms"] / at_profile["p50_ms"], 1)
         if at_profile["p50_ms"]
         else None,
@@ -276,9 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--exact-queries", type=_positive, default=100, help="brute-force latency queries (100)"
     )
     parser.add_argument(
-        "--ef-search", type=_int_list, default=[64, PROFILE_EF_SEARCH, 256], help="64,128,256"
+        "--probes", type=_int_list, default=[8, 16, PROFILE_PROBES, 64], help="8,16,32,64"
     )
-    parser.add_argument("--hnsw-m", type=_positive, default=PROFILE_M, help="HNSW degree (32)")
+    parser.add_argument("--lists", type=_positive, default=PROFILE_LISTS, help="IVF cells (1024)")
     parser.add_argument(
         "--approximate-above",
         type=_positive,
@@ -286,11 +288,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="size from which the index is HNSW (100000)",
     )
     parser.add_argument(
-        "--duplicate-cosine", type=float, default=0.97, help="cosine of a planted copy (0.97)"
+        "--duplicate-cosine", type=float, default=0.95, help="cosine of a planted copy (0.95)"
     )
     parser.add_argument("--threads", type=int, default=0, help="faiss threads (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.lists > args.approximate_above:
+        parser.error("--lists must not exceed --approximate-above")
     if args.exact_queries > 2 * min(args.queries, args.n):
         parser.error("--exact-queries is more than the queries drawn")
     if not 0.0 < args.duplicate_cosine < 1.0:

@@ -43,15 +43,15 @@ different verdict for a lease it already signed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final
 
 from eth_account.signers.local import LocalAccount
 from pydantic import ValidationError
@@ -68,13 +68,16 @@ from scoring.node.errors import BackendMismatchError, ContentMismatchError, Fetc
 from scoring.node.metrics import NodeMetrics
 from scoring.node.stake import StakeStatus, read_stake, require_stake
 from scoring.node.state import NodeState, SignedReport
-from scoring.report import REPORT_SCHEMA_VERSION, ClipScores, ModelIdentity, Outcome
+from scoring.report import REPORT_SCHEMA_VERSION, ClipScores, Outcome
 from scoring.signing import score_report_message
 from shotbank.annotation import Annotation, annotation_hash
 from shotbank.chain.eip712 import sign_score_report
 from shotbank.client import ApiError, ClientError
 
-__all__ = ["NodeCounts", "ScoringEngine", "Stage", "ValidatorNode"]
+if TYPE_CHECKING:  # the engine imports torch: only when the node starts
+    from scoring.node.engine import Engine
+
+__all__ = ["NodeCounts", "Stage", "ValidatorNode"]
 
 log = logging.getLogger("scoring.node")
 
@@ -82,8 +85,11 @@ log = logging.getLogger("scoring.node")
 _TICK_S: Final = 0.1
 _MAX_BACKOFF_S: Final = 60.0
 #: When the backend's snapshot does not show the stake yet (confirmations pending).
-_NOT_STAKED_PAUSE_S: Final = 15.0
-_EMBEDDINGS_CURSOR: Final = "embeddings"
+_NOT_STAKED_PAUSE_S: Final = 5.0
+#: Clips per second are counted over this last stretch of time.
+_RATE_WINDOW_S: Final = 60.0
+#: An idle node prints its status line this many intervals apart.
+_IDLE_STATUS_EVERY: Final = 6
 
 
 class Stage(StrEnum):
@@ -92,45 +98,6 @@ class Stage(StrEnum):
     FETCHING = "fetching"
     SCORING = "scoring"
     SUBMITTING = "submitting"
-
-
-class ScoringEngine(Protocol):
-    """What the node needs from the scorer: clips in, verdicts out, a clean close.
-
-    ``submit`` hands over a verified file and its annotation under ``key``; ``poll``
-    waits up to ``timeout`` and returns the verdicts that are ready (an exception in place
-    of a verdict means the scorer itself failed on that clip: the lease is returned, no
-    report is signed); ``close`` stops the workers and returns the keys never finished.
-    """
-
-    @property
-    def identity(self) -> ModelIdentity:
-        """The model every verdict is made with."""
-        ...
-
-    @property
-    def pending(self) -> int:
-        """Clips submitted and not yet returned by :meth:`poll`."""
-        ...
-
-    def submit(self, key: str, path: Path, annotation: Annotation, *, clip_id: str) -> None:
-        """Queue one clip."""
-        ...
-
-    def poll(self, timeout: float) -> list[tuple[str, ClipScores | BaseException]]:
-        """Verdicts ready now (waiting up to ``timeout`` for the first)."""
-        ...
-
-    def close(self) -> list[str]:
-        """Stop; the keys still unfinished."""
-        ...
-
-    def sync_embeddings(self, client: ValidatorClient, state: NodeState) -> int:
-        """Bring the duplicate index up to date; how many clips were added."""
-        ...
-
-
-EngineFactory = Callable[[NodeSettings, NodeState, "ValidatorClient"], ScoringEngine]
 
 
 @dataclass
@@ -152,8 +119,8 @@ class NodeCounts:
         return (
             f"leased {self.leased} · scored {self.scored} (failed {self.failed_outcomes}) · "
             f"submitted {self.submitted} · refused {self.refused} · returned {self.returned} · "
-            f"discarded {self.discarded} · expired {self.expired} · in flight {in_flight} · "
-            f"{clips_per_s:.2f} clips/s"
+            f"discarded {self.discarded} · expired {self.expired} · errors {self.errors} · "
+            f"in flight {in_flight} · {clips_per_s:.2f} clips/s"
         )
 
 
@@ -181,7 +148,6 @@ class _Pacer:
     base_s: float
     next_at: float = 0.0
     backoff_s: float = 0.0
-    history: list[float] = field(default_factory=list)
 
     def ok(self, now: float, *, wait_s: float = 0.0) -> None:
         self.backoff_s = 0.0
@@ -196,27 +162,15 @@ class _Pacer:
 class ValidatorNode:
     """One validator: one key, one state directory, one scoring engine (see the module)."""
 
-    def __init__(
-        self,
-        settings: NodeSettings,
-        account: LocalAccount,
-        *,
-        engine_factory: EngineFactory | None = None,
-    ) -> None:
-        """Prepare (not start) a node for ``settings`` signing with ``account``.
-
-        ``engine_factory`` builds the scoring engine once the model is loaded; the
-        default is :func:`scoring.node.engine.build_engine` (the pipeline of
-        ``scoring/pipeline.py``).
-        """
+    def __init__(self, settings: NodeSettings, account: LocalAccount) -> None:
+        """Prepare (not start) a node for ``settings`` signing with ``account``."""
         self.settings = settings
         self.account = account
         self.metrics = NodeMetrics()
         self.counts = NodeCounts()
         self.config: ValidatorConfig | None = None
         self.stake: StakeStatus | None = None
-        self._engine_factory = engine_factory
-        self._engine: ScoringEngine | None = None
+        self._engine: Engine | None = None
         self._state: NodeState | None = None
         self._client: ValidatorClient | None = None
         self._fetchers: ThreadPoolExecutor | None = None
@@ -227,7 +181,9 @@ class ValidatorNode:
         self._started_at = 0.0
         self._next_status_at = 0.0
         self._next_sync_at = 0.0
-        self._window: list[tuple[float, int]] = []
+        self._window: list[float] = []
+        self._last_counts: tuple[int, ...] = ()
+        self._last_status_at = 0.0
         self._closed = False
 
     # --- start ---------------------------------------------------------------------------
@@ -247,7 +203,7 @@ class ValidatorNode:
         return self._state
 
     @property
-    def engine(self) -> ScoringEngine:
+    def engine(self) -> Engine:
         """The scoring engine (after :meth:`start`)."""
         if self._engine is None:
             raise RuntimeError("the node is not started")
@@ -269,15 +225,14 @@ class ValidatorNode:
     def _start(self) -> None:
         s = self.settings
         self._state = NodeState(s.state_dir)
-        if self._engine_factory is None:
-            from scoring.node.engine import build_engine  # torch is imported here, not before
+        # torch, open_clip and faiss are imported here, not when the CLI starts.
+        from scoring.node.engine import build_engine
 
-            self._engine_factory = build_engine
         self._client = ValidatorClient(
             s.api_url, timeout=s.api_timeout_s, fetch_timeout=s.fetch_timeout_s
         )
         # The engine loads (and verifies) the weights before anything reaches the network.
-        engine = self._engine_factory(s, self._state, self._client)
+        engine = build_engine(s, self._state)
         self._engine = engine
         log.info(
             "model %s/%s ready (weights sha256 %s, preprocessing %s)",
@@ -453,6 +408,8 @@ class ValidatorNode:
             job.report = signed
             job.scores = ClipScores.model_validate_json(signed.scores_json)
             job.stage = Stage.SUBMITTING
+            # An attempt before the restart may have got in: a duplicate then means done.
+            job.submit_attempts = 1
             log.info("lease %s: submitting the report signed before a restart", lease.lease_id)
             return
         if job.seconds_left() <= self.settings.expiry_margin_s:
@@ -636,7 +593,7 @@ class ValidatorNode:
         self.state.mark_finished(job.lease.lease_id, result)
         self.metrics.reports_submitted.labels(outcome=job.scores.outcome.value).inc()
         self.counts.submitted += 1
-        self._window.append((time.monotonic(), 1))
+        self._window.append(time.monotonic())
         self._forget(job)
 
     # --- giving jobs up ------------------------------------------------------------------
@@ -714,11 +671,19 @@ class ValidatorNode:
         if now < self._next_status_at:
             return
         self._next_status_at = now + self.settings.status_interval_s
-        horizon = now - 60.0
-        self._window = [(t, n) for t, n in self._window if t >= horizon]
-        span = min(60.0, max(now - self._started_at, 1e-9))
-        rate = sum(n for _, n in self._window) / span
-        log.info(self.counts.line(in_flight=len(self._jobs), clips_per_s=rate))
+        horizon = now - _RATE_WINDOW_S
+        self._window = [t for t in self._window if t >= horizon]
+        span = min(_RATE_WINDOW_S, max(now - self._started_at, 1e-9))
+        line = self.counts.line(in_flight=len(self._jobs), clips_per_s=len(self._window) / span)
+        # While idle, one line now and then says the node is alive; not one per interval.
+        changed = dataclasses.astuple(self.counts) != self._last_counts
+        if (
+            changed
+            or now >= self._last_status_at + _IDLE_STATUS_EVERY * self.settings.status_interval_s
+        ):
+            log.info(line)
+            self._last_counts = dataclasses.astuple(self.counts)
+            self._last_status_at = now
 
     # --- shutdown ------------------------------------------------------------------------
 

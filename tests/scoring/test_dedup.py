@@ -162,6 +162,10 @@ def test_the_index_turns_approximate_past_its_size_threshold_and_still_finds_cop
         hits = index.search(copy / np.linalg.norm(copy), 1)
         assert hits[0][0] == f"clip-{i}"
         assert index.search(copy / np.linalg.norm(copy), 1, exact=True)[0][0] == f"clip-{i}"
+        assert index.search(copy / np.linalg.norm(copy), 1, exclude=f"clip-{i}")[0][0] != (
+            f"clip-{i}"
+        )
+    assert len(index.search(rows[0], 5, exclude="clip-0")) == 5
 
 
 def test_removing_from_an_approximate_index_skips_and_eventually_compacts() -> None:

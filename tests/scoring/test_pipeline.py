@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,17 +147,39 @@ def wait_for_reader(fifo: Path, timeout_s: float = 60.0) -> int:
         time.sleep(0.01)
 
 
-def holder_of(path: Path, pids: list[int]) -> int:
-    """The worker that has ``path`` open."""
-    for pid in pids:
-        fds = Path(f"/proc/{pid}/fd")
-        for fd in fds.iterdir():
-            try:
-                if os.readlink(fd) == str(path):
-                    return pid
-            except FileNotFoundError:
-                continue
-    pytest.fail(f"no worker of {pids} has {path} open")
+def has_open(pid: int, inode: tuple[int, int]) -> bool:
+    """Whether process ``pid`` has the file ``(st_dev, st_ino)`` open."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # gone (or a zombie, whose files are closed)
+        return False
+    for fd in fds:
+        try:
+            info = fd.stat()
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) == inode:
+            return True
+    return False
+
+
+def kill_holder(fifo: Path, pids: list[int], inode: tuple[int, int] | None = None) -> None:
+    """SIGKILL the worker that has ``fifo`` (or the file ``inode``) open, and wait until
+    its files are closed (so the FIFO has no reader left when the test waits again)."""
+    if inode is None:
+        info = fifo.stat()
+        inode = (info.st_dev, info.st_ino)
+    deadline = time.monotonic() + 30
+    # The reader is counted as soon as it waits in open(); its descriptor shows a moment
+    # later, when open() returns.
+    while not (holders := [pid for pid in pids if has_open(pid, inode)]):
+        assert time.monotonic() < deadline, f"no worker of {pids} has {fifo} open"
+        time.sleep(0.01)
+    assert len(holders) == 1, f"workers {holders} all have {fifo} open"
+    os.kill(holders[0], signal.SIGKILL)
+    while has_open(holders[0], inode):
+        assert time.monotonic() < deadline, "the killed worker still holds the file"
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -345,9 +368,10 @@ def test_a_killed_worker_is_replaced_and_its_clip_retried_once(
     pipe.submit(ScoringJob(key="victim", path=fifo, annotation=note))
     writer = wait_for_reader(fifo)
     (pid,) = pipe.worker_pids()
+    info = fifo.stat()
     shutil.copy(path, clip)
     os.replace(clip, fifo)  # the retry will open a real clip at that path
-    os.kill(pid, 9)
+    kill_holder(fifo, [pid], inode=(info.st_dev, info.st_ino))
     os.close(writer)
     results = pipe.poll(timeout=60)
     assert [r.job.key for r in results] == ["victim"]
@@ -372,7 +396,7 @@ def test_a_clip_that_kills_its_worker_twice_gets_a_crash_verdict_and_the_others_
         pipe.submit(job)
     for _ in range(2):  # once among the others, once alone
         writer = wait_for_reader(fifo)
-        os.kill(holder_of(fifo, pipe.worker_pids()), 9)
+        kill_holder(fifo, pipe.worker_pids())
         os.close(writer)
     results: list[ScoredJob] = []
     while len(results) < 4:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from scoring._openclip import open_clip
 from scoring.errors import ScoringError, UnknownProfileError
 from scoring.models import TEST_MODEL, ScoringModel
 from scoring.profiles import ModelProfile, list_profiles, load_profiles, profile_for
@@ -133,3 +134,13 @@ def test_quality_never_falls_when_a_component_rises() -> None:
             assert quality is not None
             assert quality >= previous - 1e-12
             previous = quality
+
+
+def test_every_prompt_of_every_profile_fits_its_models_text_context() -> None:
+    for (model, _), profile in load_profiles().items():
+        tokenizer = open_clip.get_tokenizer(model)
+        texts = list(profile.scene.distractors)
+        texts += [p for setup in profile.lighting.setups for p in profile.lighting.prompts(setup)]
+        tokens = tokenizer(texts)
+        # A truncated text fills the whole context; a fitting one ends in padding.
+        assert int((tokens != 0).sum(dim=1).max()) < tokenizer.context_length, model

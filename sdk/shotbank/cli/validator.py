@@ -62,8 +62,9 @@ _HANDLER_NAME: Final = "shotbank-cli"
 def _configure_logging(verbose: bool) -> None:
     logger = logging.getLogger(_LOGGER)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    if any(h.get_name() == _HANDLER_NAME for h in logger.handlers):
-        return
+    # Replaced, not kept: a handler holds the stderr of the run that made it.
+    for old in [h for h in logger.handlers if h.get_name() == _HANDLER_NAME]:
+        logger.removeHandler(old)
     handler: logging.Handler
     if sys.stderr.isatty():
         from rich.logging import RichHandler
@@ -217,6 +218,13 @@ def _run_node(node: Any) -> int:
     try:
         try:
             node.start()
+        except ImportError as exc:  # torch, open_clip, faiss... are imported by start()
+            log.error(
+                "shotbank validator needs %r, which is not installed; %s",
+                exc.name or str(exc),
+                INSTALL_HINT,
+            )
+            return EXIT_NOT_INSTALLED
         except (ModelError, UnknownProfileError) as exc:
             log.error("the model was refused: %s", exc)
             return EXIT_MODEL_REFUSED
@@ -232,7 +240,12 @@ def _run_node(node: Any) -> int:
         if stop.is_set():
             node.close()
             return 0
-        node.run(stop, stop_now=stop_now)
+        try:
+            node.run(stop, stop_now=stop_now)
+        except Exception:
+            # run() has returned the leases it held on its way out.
+            log.exception("the node stopped on an unexpected error")
+            return EXIT_FAILED
         return 0
     finally:
         for sig, handler in previous.items():

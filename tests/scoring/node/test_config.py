@@ -14,15 +14,6 @@ from scoring.node.errors import NodeConfigError
 DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("SHOTBANK_"):
-            monkeypatch.delenv(name)
-
-
 def test_defaults_name_a_real_model_and_listen_on_loopback_only() -> None:
     settings = NodeSettings()
     assert (settings.model, settings.pretrained) == ("ViT-B-32", "laion2b_s34b_b79k")

@@ -2,13 +2,13 @@
 
 The backend is uvicorn serving the real app (ingest worker, chain sync, consensus) on a
 fresh anvil with the contracts deployed and three validators staked; a contributor
-uploads real clips through tus and ``POST /clips``; the nodes run the in-project model.
+uploads real clips through tus and ``POST /clips``; the nodes run the in-project model,
+here on threads of the test process (``test_node_process.py`` runs them as processes).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,138 +16,29 @@ from typing import Any
 
 import httpx
 import pytest
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from prometheus_client.parser import text_string_to_metric_families
 
-from scoring.clipgen import scene_frames, solid_frames, tone, write_clip
+from scoring.clipgen import scene_frames, tone, write_clip
 from scoring.node.config import NodeSettings
+from scoring.node.engine import Engine
 from scoring.node.node import ValidatorNode
 from scoring.report import ClipScores
 from scoring.signing import score_report_message
 from scoring.synthetic import Scene
-from shotbank.chain.deployments import save_deployment
+from shotbank.annotation.vocabulary import LightingSetup
 from shotbank.chain.eip712 import recover_score_report_signer
-from shotbank.client import ShotbankClient
-from tests.backend.live import LiveServer, ServerFactory
-from tests.scoring.node.conftest import StakedChain
+from tests.scoring.node.conftest import Contribute, Network, node_settings, wait_for
 
 pytestmark = pytest.mark.slow
 
 DECIDED = {"accepted", "rejected", "failed"}
-SOUND = {"genre": "ambience", "dialogue": False, "recording": "studio"}
-RIGHTS = {"licence": "cc0-1.0", "model_release": "not_required", "location_release": "not_required"}
-
-
-def annotation(description: str, lighting: str = "natural") -> dict[str, Any]:
-    return {
-        "schema_version": "1",
-        "scene": {"description": description, "setting": "interior"},
-        "camera": {"movement": "static"},
-        "lighting": {"setup": lighting},
-        "audio": SOUND,
-        "rights": RIGHTS,
-    }
-
-
-@pytest.fixture(scope="module")
-def clip_files(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, dict[str, Any]]]:
-    """Three tiny real clips with their annotations: one true, one mislabelled, one black."""
-    folder = tmp_path_factory.mktemp("node-clips")
-    sound = tone(300.0, seconds=2.5)
-    red_circle = write_clip(
-        folder / "red-circle.mp4",
-        scene_frames(Scene("red", "circle", "natural"), seconds=2.5),
-        audio=sound,
-    )
-    blue_square = write_clip(
-        folder / "blue-square.mp4",
-        scene_frames(Scene("blue", "square", "natural"), seconds=2.5, seed=1),
-        audio=sound,
-    )
-    black = write_clip(folder / "black.mp4", solid_frames(seconds=2.5), audio=sound)
-    return [
-        (red_circle, annotation("A red circle.")),
-        (blue_square, annotation("A red circle.")),
-        (black, annotation("A green star.")),
-    ]
-
-
-@dataclass
-class Network:
-    """A live backend on a staked chain, and the validators' keys."""
-
-    server: LiveServer
-    chain: StakedChain
-    validators: list[LocalAccount]
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-
-def _wait(what: str, check: Callable[[], bool], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _staked_in_snapshot(url: str, address: str) -> bool:
-    response = httpx.get(f"{url}/api/v1/validators/{address}", timeout=5)
-    return response.status_code == 200 and bool(response.json()["is_active"])
-
-
-@pytest.fixture
-def network(
-    live: ServerFactory,
-    upload_settings: Callable[..., Any],
-    staked_chain: StakedChain,
-    dev_keys: list[LocalAccount],
-) -> Network:
-    """The backend (quorum 2) on the chain, with validators ``dev_keys[4:7]`` staked."""
-    validators = dev_keys[4:7]
-    for validator in validators:
-        staked_chain.stake(validator)
-    settings = upload_settings(
-        chain_rpc_url=staked_chain.url,
-        chain_confirmations=0,
-        chain_poll_s=0.05,
-        consensus_quorum=2,
-        lease_retry_after_s=1,
-        ingest_poll_s=0.1,
-        ingest_min_short_side=240,
-    )
-    settings.deployments_path.parent.mkdir(parents=True, exist_ok=True)
-    save_deployment(settings.deployments_path, staked_chain.deployment)
-    server = live(settings)
-    for validator in validators:
-        _wait("the stake snapshot", lambda v=validator: _staked_in_snapshot(server.url, v.address))
-    return Network(server=server, chain=staked_chain, validators=validators)
-
-
-def node_settings(network: Network, state_dir: Path, **overrides: Any) -> NodeSettings:
-    values: dict[str, Any] = {
-        "api_url": network.url,
-        "rpc_url": network.chain.url,
-        "model": "shotbank-tiny",
-        "pretrained": "synthetic-v1",
-        "device": "cpu",
-        "precision": "fp32",
-        "workers": 0,
-        "max_leases": 2,
-        "metrics_port": 0,
-        "poll_interval_s": 0.2,
-        "status_interval_s": 1.0,
-        "shutdown_grace_s": 5.0,
-        "state_dir": state_dir,
-    }
-    values.update(overrides)
-    return NodeSettings(**values)
 
 
 @dataclass
 class RunningNode:
+    """A started node working on a thread."""
+
     node: ValidatorNode
     thread: threading.Thread
     stop: threading.Event
@@ -161,7 +52,7 @@ class RunningNode:
 
 
 @pytest.fixture
-def run_node() -> Iterator[Callable[..., RunningNode]]:
+def run_node() -> Iterator[Callable[[NodeSettings, LocalAccount], RunningNode]]:
     """Start validator nodes on threads (stopped at the end of the test)."""
     running: list[RunningNode] = []
 
@@ -190,62 +81,68 @@ def run_node() -> Iterator[Callable[..., RunningNode]]:
         handle.thread.join(timeout=60)
 
 
-def contribute(network: Network, files: list[tuple[Path, dict[str, Any]]]) -> list[str]:
-    """Upload ``files`` as a fresh contributor; the clip ids once ingest queued them."""
-    contributor: LocalAccount = Account.create()
-    ids = []
-    with ShotbankClient(network.url) as client:
-        client.sign_in(contributor)
-        for path, document in files:
-            upload = client.upload(path)
-            ids.append(client.create_clip(upload.upload_id, document).id)
-        for clip_id in ids:
-            clip = client.wait_for_clip(clip_id, timeout_s=60, interval_s=0.1)
-            assert clip.status == "queued", (clip.status, clip.reasons)
-    return ids
+def _indexed(node: ValidatorNode, clip_id: str) -> bool:
+    engine = node.engine
+    assert isinstance(engine, Engine)
+    return clip_id in engine.index
 
 
-def clip_status(network: Network, clip_id: str) -> str:
-    response = httpx.get(f"{network.url}/api/v1/clips/{clip_id}/reports", timeout=5)
-    if response.status_code == 200:
-        return str(response.json()["status"])
-    return "undecided"
+def _metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
-def test_three_nodes_decide_every_clip_once_each_with_verifiable_reports(
-    network: Network, clip_files: list[tuple[Path, dict[str, Any]]], tmp_path: Path, run_node: Any
+def test_three_nodes_decide_every_clip_once_each_with_verifiable_reports_and_catch_a_copy(
+    network: Network,
+    clip_files: list[tuple[Path, dict[str, Any]]],
+    contribute: Contribute,
+    run_node: Callable[[NodeSettings, LocalAccount], RunningNode],
+    tmp_path: Path,
+    free_tcp_port: int,
 ) -> None:
-    clip_ids = contribute(network, clip_files)
+    contributor, clip_ids = contribute(clip_files)
+    # One node decodes in a worker process and serves metrics; the others use a thread.
     nodes = [
-        run_node(node_settings(network, tmp_path / f"node-{n}"), validator)
+        run_node(
+            node_settings(
+                network,
+                tmp_path / f"node-{n}",
+                workers=int(n == 0),
+                metrics_port=free_tcp_port if n == 0 else 0,
+                embeddings_sync_s=0.5,
+            ),
+            validator,
+        )
         for n, validator in enumerate(network.validators)
     ]
-    _wait(
+    wait_for(
         "every clip decided",
-        lambda: all(clip_status(network, c) in DECIDED for c in clip_ids),
+        lambda: all(contributor.status(c) in DECIDED for c in clip_ids),
         timeout_s=120,
     )
-    for handle in nodes:
-        handle.halt()
-
-    config = httpx.get(f"{network.url}/api/v1/validator/config", timeout=5).json()
+    config = network.config()
     statuses = {}
     for clip_id in clip_ids:
-        body = httpx.get(f"{network.url}/api/v1/clips/{clip_id}/reports", timeout=5).json()
+        body = contributor.reports(clip_id)
         statuses[clip_id] = body["status"]
         reports = body["reports"]
         signers = [r["validator"] for r in reports]
         assert len(reports) == 2  # the quorum, and no more
         assert len(set(signers)) == len(signers), "a validator reported a clip twice"
+        clip = contributor.clip(clip_id)
         for report in reports:
             scores = ClipScores.model_validate(report["scores"])
-            assert scores.model.model == "shotbank-tiny"
-            lease_clip = _clip(network, clip_id)
+            assert (scores.model.model, scores.model.tag) == ("shotbank-tiny", "synthetic-v1")
             message = score_report_message(
                 lease_id=report["lease_id"],
                 clip_id=clip_id,
-                content_cid=lease_clip["cid"],
-                annotation_hash=lease_clip["annotation_hash"],
+                content_cid=clip["cid"],
+                annotation_hash=clip["annotation_hash"],
                 scores=scores,
                 deadline=report["deadline"],
             )
@@ -257,16 +154,59 @@ def test_three_nodes_decide_every_clip_once_each_with_verifiable_reports(
             )
             assert signer == report["validator"]
     true_clip, mislabelled, black = clip_ids
-    assert statuses[true_clip] == "accepted"
-    assert statuses[mislabelled] == "rejected"
-    assert statuses[black] == "rejected"
-    submitted = sum(handle.node.counts.submitted for handle in nodes)
-    assert submitted == 2 * len(clip_ids)
-    assert all(handle.node.in_flight == 0 for handle in nodes)
+    assert statuses == {true_clip: "accepted", mislabelled: "rejected", black: "rejected"}
 
+    # Every node's session is revoked; a re-encoded copy of the accepted clip arrives.
+    # The nodes sign in again, and their duplicate index (synced from the backend's
+    # accepted embeddings) catches the copy.
+    for handle in nodes:
+        token = handle.node.client.token
+        logout = httpx.post(
+            f"{network.url}/api/v1/auth/logout",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        )
+        assert logout.status_code in (200, 204), logout.text
+    wait_for(
+        "the accepted clip in every node's duplicate index",
+        lambda: all(_indexed(handle.node, true_clip) for handle in nodes),
+    )
+    copy = write_clip(
+        tmp_path / "copy.mp4",
+        scene_frames(Scene("red", "circle", LightingSetup.NATURAL), seconds=2.5),
+        audio=tone(300.0, seconds=2.5),
+        crf=28,
+        preset="medium",
+        fps=30,
+    )
+    copier, (copy_id,) = contribute([(copy, clip_files[0][1])])
+    wait_for("the copy decided", lambda: copier.status(copy_id) in DECIDED, timeout_s=120)
+    copy_reports = copier.reports(copy_id)
+    assert copy_reports["status"] == "rejected"
+    assert "junk.duplicate" in {r["code"] for r in copy_reports["reasons"]}
+    for report in copy_reports["reports"]:
+        flags = ClipScores.model_validate(report["scores"]).flags
+        # (crf 28 also smooths the sensor noise away, so "frozen" may fire as well)
+        assert ("duplicate", true_clip) in [(f.flag, f.duplicate_of) for f in flags]
 
-def _clip(network: Network, clip_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{network.url}/api/v1/clips/{clip_id}", timeout=5)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    first = nodes[0].node
+    wait_for("the first node's last report", lambda: first.in_flight == 0)
+    samples = _metrics(free_tcp_port)
+    for handle in nodes:
+        handle.halt()
+    assert sum(handle.node.counts.submitted for handle in nodes) == 2 * (len(clip_ids) + 1)
+    assert all(handle.node.counts.refused == 0 for handle in nodes)
+
+    # The first node's metrics tell the same story as its counts.
+    counts = first.counts
+    assert samples[("shotbank_validator_leases_total", (("event", "leased"),))] == counts.leased
+    submitted = sum(
+        value
+        for (name, _), value in samples.items()
+        if name == "shotbank_validator_reports_submitted_total"
+    )
+    assert submitted == counts.submitted > 0
+    assert samples[("shotbank_validator_fetch_bytes_total", ())] > 0
+    assert samples[("shotbank_validator_score_seconds_count", ())] == counts.scored
+    assert samples[("shotbank_validator_stake_wei", ())] == 100 * 10**18
+    assert samples[("shotbank_validator_in_flight", ())] == 0
