@@ -10,11 +10,18 @@
     │   │                                                   unsupported weights file: refused
     │   └── DeviceUnavailableError   (+ RuntimeError)       device or precision not on this machine
     ├── UnknownProfileError          (+ LookupError)        no scoring profile for a (model, tag)
-    └── MediaError
-        ├── UndecodableMediaError    (+ ValueError)         not a clip PyAV can open or decode
-        ├── MissingStreamError       (+ LookupError)        no video (or audio) stream to sample
-        └── MediaLimitError          (+ ValueError)         over a sampling limit (pixels, duration,
-                                                            frames decoded for one target...)
+    ├── MediaError
+    │   ├── UndecodableMediaError    (+ ValueError)         not a clip PyAV can open or decode
+    │   ├── MissingStreamError       (+ LookupError)        no video (or audio) stream to sample
+    │   └── MediaLimitError          (+ ValueError)         over a sampling limit (pixels, duration,
+    │                                                       frames decoded for one target...)
+    └── NodeError                                           the validator node (scoring.node.errors)
+        ├── NodeConfigError          (+ ValueError)         settings or key refused
+        ├── NodeStateError           (+ OSError)            state directory unusable or locked
+        ├── NotStakedError                                  no active stake on chain
+        ├── BackendMismatchError                            backend wants another report version
+        ├── FetchError               (+ ConnectionError)    content could not be fetched
+        └── ContentMismatchError     (+ ValueError)         fetched bytes do not match the CID
 
 The built-in bases let callers that know nothing of this package catch the usual
 exception (``except FileNotFoundError``); ``code`` is what a report or a decision records

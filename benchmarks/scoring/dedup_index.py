@@ -209,7 +209,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         sweeps.append(sweep)
         print(
-            f"approximate probes={index.ivf_probes}: p50 {sweep['p50_ms']} ms, p99 {sweep['p99_ms']} ms, "
+            f"approximate probes={index.ivf_probes}: p50 {sweep['p50_ms']} ms, "
+            f"p99 {sweep['p99_ms']} ms, "
             f"recall@1 random {sweep['recall_at_1_random']}, "
             f"duplicate {sweep['recall_at_1_duplicate']}",
             flush=True,
