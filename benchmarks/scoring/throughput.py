@@ -1,6 +1,6 @@
 """Scorer throughput: decode-only, encode-only and end-to-end clips/s on the same clips.
 
-    python -m benchmarks.scoring.throughput [--model ViT-B-32] [--clips 64]
+    python -m benchmarks.scoring.throughput [--model ViT-B-32] [--clips 64] [--repeat 3]
         [--workers N] [--batch-clips B] [--prefetch P] [--torch-threads T]
         [--device cpu|cuda] [--precision fp32|amp_bf16|bf16|fp16]
 
@@ -14,20 +14,23 @@
    pictures and held synthetic scenes, each with sound.
 2. Warm-up (not measured): the pipeline's decode workers start, and one batch of each
    shape goes through the model (kernel selection, caches).
-3. Measured, on the same clips, in this order:
+3. Measured, on the same clips, ``--repeat`` rounds of, in this order:
    - **decode-only**: stage 1 alone (decode, motion, junk, sound, preprocessing) through
      the pipeline's own worker pool and prefetch window (``ScoringPipeline.analyse_only``);
    - **encode-only**: stage 2 alone (``Scorer.embed``) on the analyses decode-only
      produced, ``--batch-clips`` clips per forward pass as the pipeline batches;
    - **end-to-end**: ``ScoringPipeline.run`` over all clips, stages 1-3.
 
-Figures: clips/s of each, ``efficiency = end_to_end / min(decode_only, encode_only)``
-(goal 0.85), and, because on a CPU-only machine decoding and inference compete for the
-same cores, ``shared_cpu_bound = 1 / (1/decode_only + 1/encode_only)``: what a perfect
+Figures: clips/s of each (medians of the rounds; every round is in ``rounds``),
+``efficiency = end_to_end / min(decode_only, encode_only)`` (goal 0.85), and, because
+on a CPU-only machine decoding and inference compete for the same cores,
+``shared_cpu_bound = 1 / (1/decode_only + 1/encode_only)``: what a perfect
 pipeline reaches when both stages can only take turns on the cores (decode-only and
 encode-only each had all of them), with ``efficiency_vs_shared_cpu_bound``. CPU seconds
-used by the inference process and by the workers in each phase, and the load average
-before and after, tell how much of the machine the run really had. On a CUDA machine
+used by the inference process and by the workers in each phase (``cores_busy``), and the
+load average before and after, tell how much of the machine the run really had; CPU
+seconds per clip (``cpu_s_per_clip``) and ``pipelining_cpu_overhead`` (what end-to-end
+costs beyond decode-only + encode-only) hardly depend on other load. On a CUDA machine
 the figures are per GPU (one GPU is used).
 
 Prints human-readable lines, then one JSON line (the last line) with every figure, the
@@ -42,6 +45,7 @@ import itertools
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -226,6 +230,10 @@ def warm_up(pipe: ScoringPipeline, jobs: Sequence[ScoringJob]) -> None:
     pipe.scorer.embed(analyses)
 
 
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
 def measure(
     scorer: Scorer,
     jobs: Sequence[ScoringJob],
@@ -235,10 +243,12 @@ def measure(
     prefetch: int | None,
     batch_timeout_s: float,
     worker_nice: int,
+    repeat: int,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The three phases on ``jobs`` with one pipeline (module docstring)."""
-    phases: dict[str, dict[str, Any]] = {"decode_only": {}, "encode_only": {}, "end_to_end": {}}
+    """The three phases on ``jobs`` with one pipeline, ``repeat`` rounds (module
+    docstring); rates are the medians of the rounds."""
+    rounds: list[dict[str, dict[str, Any]]] = []
     with ScoringPipeline(
         scorer,
         workers=workers,
@@ -249,33 +259,51 @@ def measure(
     ) as pipe:
         warm_up(pipe, jobs)
         say(f"warm; {len(pipe.worker_pids())} worker(s), prefetch {pipe.prefetch}")
+        finished_before = pipe.stats().finished
+        for number in range(1, repeat + 1):
+            phases: dict[str, dict[str, Any]] = {
+                "decode_only": {},
+                "encode_only": {},
+                "end_to_end": {},
+            }
+            with phase(pipe, phases["decode_only"]):
+                decoded = list(pipe.analyse_only(jobs))
+            failures = [r for _, r in decoded if not isinstance(r, Analysis) or r.failed]
+            if failures:
+                raise RuntimeError(f"{len(failures)} generated clip(s) failed: {failures[:1]}")
+            analyses = [r for _, r in decoded if isinstance(r, Analysis)]
 
-        with phase(pipe, phases["decode_only"]):
-            decoded = list(pipe.analyse_only(jobs))
-        failures = [r for _, r in decoded if not isinstance(r, Analysis) or r.failed]
-        if failures:
-            raise RuntimeError(f"{len(failures)} generated clip(s) failed: {failures[:1]}")
-        analyses = [r for _, r in decoded if isinstance(r, Analysis)]
-        say(f"decode-only: {len(jobs) / phases['decode_only']['wall_s']:.2f} clips/s")
+            with phase(pipe, phases["encode_only"]):
+                for batch in _batches(analyses, batch_clips):
+                    scorer.embed(batch)
+            del analyses, decoded
 
-        with phase(pipe, phases["encode_only"]):
-            for batch in _batches(analyses, batch_clips):
-                scorer.embed(batch)
-        del analyses, decoded
-        say(f"encode-only: {len(jobs) / phases['encode_only']['wall_s']:.2f} clips/s")
-
-        with phase(pipe, phases["end_to_end"]):
-            results = list(pipe.run(jobs))
-        errors = [r.result for r in results if isinstance(r.result, BaseException)]
-        if errors or len(results) != len(jobs):
-            raise RuntimeError(f"the pipeline failed on {len(errors)} clip(s): {errors[:1]}")
-        say(f"end-to-end: {len(jobs) / phases['end_to_end']['wall_s']:.2f} clips/s")
+            with phase(pipe, phases["end_to_end"]):
+                results = list(pipe.run(jobs))
+            errors = [r.result for r in results if isinstance(r.result, BaseException)]
+            if errors or len(results) != len(jobs):
+                raise RuntimeError(f"the pipeline failed on {len(errors)} clip(s): {errors[:1]}")
+            for figures in phases.values():
+                figures["clips_s"] = round(len(jobs) / figures["wall_s"], 3)
+                figures["cpu_s_per_clip"] = round(
+                    (figures["inference_process_cpu_s"] + figures["workers_cpu_s"]) / len(jobs), 3
+                )
+            say(
+                f"round {number}: "
+                + ", ".join(
+                    f"{name} {f['clips_s']:.2f} clips/s ({f['cores_busy']:.2f} cores busy)"
+                    for name, f in phases.items()
+                )
+            )
+            rounds.append(phases)
         stats = pipe.stats()
         prefetch_used = pipe.prefetch
-    rates = {name: len(jobs) / figures["wall_s"] for name, figures in phases.items()}
+    rates = {name: _median([r[name]["clips_s"] for r in rounds]) for name in rounds[0]}
+    cpu = {name: _median([r[name]["cpu_s_per_clip"] for r in rounds]) for name in rounds[0]}
     decode, encode, end = rates["decode_only"], rates["encode_only"], rates["end_to_end"]
     bound = 1.0 / (1.0 / decode + 1.0 / encode)
     efficiency = end / min(decode, encode)
+    e2e_clips = stats.finished - finished_before
     return {
         "decode_only_clips_s": round(decode, 3),
         "encode_only_clips_s": round(encode, 3),
@@ -286,14 +314,19 @@ def measure(
         "shared_cpu_bound_clips_s": round(bound, 3),
         "efficiency_vs_shared_cpu_bound": round(end / bound, 3),
         "bottleneck": "encode" if encode < decode else "decode",
-        "phases": phases,
+        "cpu_s_per_clip": cpu,
+        # CPU the pipeline spends per clip beyond what the two stages cost alone
+        # (process hand-over, threads competing for cores): insensitive to other load.
+        "pipelining_cpu_overhead": round(
+            cpu["end_to_end"] / (cpu["decode_only"] + cpu["encode_only"]) - 1.0, 3
+        ),
+        "rounds": rounds,
         "pipeline": {
             "prefetch": prefetch_used,
             "mean_batch_clips": round(stats.mean_batch_clips, 2),
             "batches": stats.batches,
-            "embed_s": round(stats.embed_seconds, 2),
-            "judge_s": round(stats.judge_seconds, 2),
             "judge_ms_per_clip": round(1000 * stats.judge_seconds / max(stats.finished, 1), 1),
+            "end_to_end_clips": e2e_clips,
             "worker_crashes": stats.worker_crashes,
         },
         "stats": asdict(stats),
@@ -357,10 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--worker-nice", type=int, default=0, help="added to workers' nice (0)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (auto)")
     parser.add_argument("--precision", default=None, help="fp32, amp_bf16, bf16, fp16 (auto)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; medians reported (3)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the clips are written")
     args = parser.parse_args(argv)
-    if not 1 <= args.clips <= 10_000:
-        parser.error("--clips must be 1-10000")
+    if not 1 <= args.clips <= 10_000 or not 1 <= args.repeat <= 100:
+        parser.error("--clips must be 1-10000 and --repeat 1-100")
     if not 0 <= args.workers <= 256 or not 1 <= args.batch_clips <= 1024:
         parser.error("--workers must be 0-256 and --batch-clips 1-1024")
     if args.torch_threads is not None:
@@ -385,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             prefetch=args.prefetch,
             batch_timeout_s=args.batch_timeout,
             worker_nice=args.worker_nice,
+            repeat=args.repeat,
             say=say,
         )
     result = {
@@ -400,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "batch_clips": args.batch_clips,
             "batch_timeout_s": args.batch_timeout,
             "worker_nice": args.worker_nice,
+            "repeat": args.repeat,
         },
         "hardware": hardware(scorer),
         "load_average": {"before": list(load_before), "after": list(os.getloadavg())},

@@ -150,7 +150,7 @@ def test_a_removed_clip_is_no_longer_found_and_can_come_back() -> None:
 
 def test_the_index_turns_approximate_past_its_size_threshold_and_still_finds_copies() -> None:
     rows = _units(600, 64)
-    index = DuplicateIndex(64, approximate_above=200, hnsw_m=16, ef_search=64)
+    index = DuplicateIndex(64, approximate_above=200, ivf_lists=8, ivf_probes=2)
     index.add_many((f"clip-{i}", row) for i, row in enumerate(rows[:200]))
     assert not index.approximate
     index.add_many((f"clip-{i}", row) for i, row in enumerate(rows[200:], start=200))
@@ -168,9 +168,9 @@ def test_the_index_turns_approximate_past_its_size_threshold_and_still_finds_cop
     assert len(index.search(rows[0], 5, exclude="clip-0")) == 5
 
 
-def test_removing_from_an_approximate_index_skips_and_eventually_compacts() -> None:
+def test_removed_clips_stay_unfound_before_and_after_the_index_compacts() -> None:
     rows = _units(300, 32)
-    index = DuplicateIndex(32, approximate_above=100, hnsw_m=8)
+    index = DuplicateIndex(32, approximate_above=100, ivf_lists=4, ivf_probes=2)
     index.add_many((f"clip-{i}", row) for i, row in enumerate(rows))
     assert index.approximate
     for i in range(0, 100):
@@ -186,7 +186,7 @@ def test_removing_from_an_approximate_index_skips_and_eventually_compacts() -> N
 @pytest.mark.parametrize("approximate_above", [1000, 50])
 def test_save_and_load_give_the_same_answers(tmp_path: Path, approximate_above: int) -> None:
     rows = _units(120, 16)
-    index = DuplicateIndex(16, approximate_above=approximate_above, hnsw_m=8, ef_search=32)
+    index = DuplicateIndex(16, approximate_above=approximate_above, ivf_lists=2, ivf_probes=1)
     index.add_many((f"clip-{i}", row) for i, row in enumerate(rows))
     index.remove("clip-5")
     path = tmp_path / "index.dup"
@@ -195,9 +195,10 @@ def test_save_and_load_give_the_same_answers(tmp_path: Path, approximate_above: 
     loaded = DuplicateIndex.load(path)
     assert len(loaded) == len(index) == 119
     assert loaded.approximate == index.approximate == (approximate_above == 50)
-    assert (loaded.dim, loaded.ef_search, loaded.hnsw_m) == (16, 32, 8)
+    assert (loaded.dim, loaded.ivf_lists, loaded.ivf_probes) == (16, 2, 1)
     for i in (0, 5, 77, 119):
         assert loaded.search(rows[i], 3) == index.search(rows[i], 3)
+    np.testing.assert_allclose(loaded.vector("clip-77"), rows[77], atol=1e-6)
     assert loaded.add("clip-new", rows[5])
     assert loaded.search(rows[5], 1)[0][0] == "clip-new"
 
@@ -256,7 +257,7 @@ def test_vectors_of_the_wrong_width_or_not_finite_or_not_unit_are_refused() -> N
 
 def test_concurrent_adds_and_searches_from_threads_lose_nothing() -> None:
     rows = _units(800, 16)
-    index = DuplicateIndex(16, approximate_above=300, hnsw_m=8)
+    index = DuplicateIndex(16, approximate_above=300, ivf_lists=4, ivf_probes=2)
     errors: list[BaseException] = []
 
     def work(offset: int) -> None:

@@ -180,6 +180,7 @@ def test_an_undecodable_file_gives_a_failed_outcome_and_never_raises(
     assert result.outcome is Outcome.FAILED
     assert not result.passed
     assert [r.code for r in result.reasons] == ["scoring.media.undecodable"]
+    assert str(clips[name].parent) not in result.reasons[0].message
     assert result.quality is None
     assert result.embedding is None
     (embeddings,) = scorer.embed([analysis])
