@@ -259,7 +259,7 @@ def measure(
     ) as pipe:
         warm_up(pipe, jobs)
         say(f"warm; {len(pipe.worker_pids())} worker(s), prefetch {pipe.prefetch}")
-        finished_before = pipe.stats().finished
+        before = pipe.stats()
         for number in range(1, repeat + 1):
             phases: dict[str, dict[str, Any]] = {
                 "decode_only": {},
@@ -303,7 +303,8 @@ def measure(
     decode, encode, end = rates["decode_only"], rates["encode_only"], rates["end_to_end"]
     bound = 1.0 / (1.0 / decode + 1.0 / encode)
     efficiency = end / min(decode, encode)
-    e2e_clips = stats.finished - finished_before
+    measured = stats.finished - before.finished
+    judge_s = stats.judge_seconds - before.judge_seconds
     return {
         "decode_only_clips_s": round(decode, 3),
         "encode_only_clips_s": round(encode, 3),
@@ -323,10 +324,14 @@ def measure(
         "rounds": rounds,
         "pipeline": {
             "prefetch": prefetch_used,
-            "mean_batch_clips": round(stats.mean_batch_clips, 2),
+            "mean_batch_clips": round(
+                (stats.batched_clips - before.batched_clips)
+                / max(stats.batches - before.batches, 1),
+                2,
+            ),
             "batches": stats.batches,
-            "judge_ms_per_clip": round(1000 * stats.judge_seconds / max(stats.finished, 1), 1),
-            "end_to_end_clips": e2e_clips,
+            "judge_ms_per_clip": round(1000 * judge_s / max(measured, 1), 1),
+            "end_to_end_clips": measured,
             "worker_crashes": stats.worker_crashes,
         },
         "stats": asdict(stats),

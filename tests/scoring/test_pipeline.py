@@ -42,6 +42,7 @@ from scoring.report import ClipScores, Component, Outcome
 from scoring.scorer import Scorer
 from scoring.synthetic import Scene
 from shotbank.annotation import Annotation
+from shotbank.annotation.vocabulary import LightingSetup
 
 RIGHTS = {"licence": "cc0-1.0", "model_release": "not_required", "location_release": "not_required"}
 SOUND = {"genre": "ambience", "dialogue": False, "recording": "studio"}
@@ -70,12 +71,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Annotati
     sound = tone(300.0, seconds=1.5)
     red = write_clip(
         folder / "red-circle.mp4",
-        scene_frames(Scene("red", "circle", "natural"), seconds=1.5),
+        scene_frames(Scene("red", "circle", LightingSetup.NATURAL), seconds=1.5),
         audio=sound,
     )
     blue = write_clip(
         folder / "blue-square.mp4",
-        scene_frames(Scene("blue", "square", "low_key"), seconds=1.5, seed=1),
+        scene_frames(Scene("blue", "square", LightingSetup.LOW_KEY), seconds=1.5, seed=1),
     )
     pan = write_clip(
         folder / "pan-left.mp4",
@@ -318,7 +319,9 @@ def test_close_returns_the_unfinished_jobs_and_keeps_finished_results(
     pipe = ScoringPipeline(scorer, workers=1, batch_clips=1, prefetch=1)
     try:
         pipe.submit(done)
+        deadline = time.monotonic() + 60
         while pipe.stats().finished < 1:
+            assert time.monotonic() < deadline, "the first job never finished"
             time.sleep(0.01)
         pipe.submit(stuck)
         pipe.submit(behind)
