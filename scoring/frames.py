@@ -6,7 +6,12 @@ black leaders sit). Reaching a target time is keyframe-aware: seek to the keyfra
 before it, then decode forward to the frame displayed at that time; a target close
 after the previous one (within ``forward_window_s``) is reached by decoding on instead
 of seeking again. Decoding all frames would cost the whole clip; jumping to the nearest
-keyframe alone would return the wrong picture by up to a GOP (seconds).
+keyframe alone would return the wrong picture by up to a GOP (seconds). On the way, the
+decoder skips non-reference frames (B-frames nothing predicts from) displayed more than
+``skip_margin_s`` before the target: no target shows them, so the frame returned is the
+same, for about half the decoding on a long GOP with B-frames. Should no frame at all
+fall within the margin (a very low or variable frame rate), the target is decoded again
+without skipping.
 
 Sound (:func:`decode_audio`): the first audio stream, resampled by FFmpeg (PyAV's
 ``AudioResampler``) to 16 kHz float, then averaged over its channels. Averaging keeps
@@ -20,8 +25,9 @@ family, never a bare PyAV error. :func:`sample_clip` does both from one open con
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
@@ -90,7 +96,8 @@ class SampledFrames:
     #: Display size of the source (after rotation), before any scaling.
     width: int
     height: int
-    #: Frames decoded in all (the cost of sampling).
+    #: Frames decoded in all (the cost of sampling; skipped non-reference frames do not
+    #: count).
     decoded: int
 
 
@@ -190,11 +197,52 @@ def _upright(frame: av.VideoFrame, limits: SamplingLimits) -> Frame:
     return np.ascontiguousarray(np.rot90(array, quarter_turns)) if quarter_turns else array
 
 
+class _Decoder:
+    """Decoded frames of one stream from its current position, skipping what no target needs.
+
+    While the packets fed display before :attr:`skip_before` (stream seconds), the
+    decoder drops non-reference frames (``skip_frame = "NONREF"``): nothing refers to
+    them and no target shows them, so the frames that are output are exactly those a
+    full decode gives, minus some the caller would have thrown away. The choice is made
+    per packet from its own presentation time, before it is sent, so it holds whatever
+    the decoder's reordering delay.
+    """
+
+    def __init__(self, container: av.container.InputContainer, stream: av.VideoStream) -> None:
+        self.skip_before = -math.inf
+        #: Packets sent to the decoder (the bound on work, whether frames came out or not).
+        self.sent = 0
+        self._container = container
+        self._stream = stream
+        self._skipping = False
+
+    def _set_skipping(self, skipping: bool) -> None:
+        if skipping != self._skipping:
+            self._stream.codec_context.skip_frame = "NONREF" if skipping else "DEFAULT"
+            self._skipping = skipping
+
+    def frames(self) -> Generator[av.VideoFrame]:
+        """Frames in display order until the end of the stream."""
+        time_base = self._stream.time_base
+        assert time_base is not None
+        try:
+            for packet in self._container.demux(self._stream):
+                # A packet without a timestamp (or the final flush) is never skipped.
+                self._set_skipping(
+                    packet.pts is not None and float(packet.pts * time_base) < self.skip_before
+                )
+                self.sent += 1
+                yield from packet.decode()
+        finally:
+            self._set_skipping(False)
+
+
 def _frames(
     container: av.container.InputContainer,
     count: int,
     limits: SamplingLimits,
     forward_window_s: float,
+    skip_margin_s: float,
 ) -> SampledFrames:
     if not 1 <= count <= limits.max_frames:
         raise ValueError(f"count must be between 1 and {limits.max_frames}")
@@ -210,8 +258,14 @@ def _frames(
     start = _stream_start(stream)
     duration = _duration(container, stream, limits)
     targets = target_times(duration, count)
+    # The margin must hold at least one frame for the frame on screen at the target to be
+    # decoded (two frame durations, so rounding of timestamps cannot empty it).
+    rate = stream.average_rate
+    if skip_margin_s > 0.0 and rate is not None and rate > 0:
+        skip_margin_s = max(skip_margin_s, 2.0 / float(rate))
 
-    decoder: Iterator[av.VideoFrame] | None = None
+    decoder: _Decoder | None = None
+    frames_out: Generator[av.VideoFrame] | None = None
     previous: av.VideoFrame | None = None  # last frame at or before the current target
     lookahead: av.VideoFrame | None = None  # first frame after it, already decoded
     decoded = 0
@@ -224,30 +278,43 @@ def _frames(
                 and reference.pts is not None
                 and 0 <= start + target - reference.time <= forward_window_s
             )
-            if decoder is None or not near:
-                container.seek(int((start + target) / time_base), stream=stream, backward=True)
-                decoder = container.decode(stream)
-                previous = lookahead = None
-            steps = 0
-            while True:
-                if lookahead is not None:
-                    frame, lookahead = lookahead, None
-                else:
-                    next_frame = next(decoder, None)
-                    if next_frame is None:
-                        break  # end of stream: the last frame stays on screen
-                    frame = next_frame
-                    decoded += 1
-                    steps += 1
-                    if steps > limits.max_decoded_per_target:
+            skip_before = start + target - skip_margin_s
+            # At most twice: the second time without skipping, when the first found no
+            # frame within the margin (frames further apart than it), so the frame on
+            # screen at the target may have been a skipped one.
+            for skip in (skip_margin_s > 0.0, False):
+                if decoder is None or not near:
+                    if frames_out is not None:
+                        frames_out.close()  # restores skip_frame now, not when collected
+                    container.seek(int((start + target) / time_base), stream=stream, backward=True)
+                    decoder = _Decoder(container, stream)
+                    frames_out = decoder.frames()
+                    previous = lookahead = None
+                decoder.skip_before = skip_before if skip else -math.inf
+                sent_before = decoder.sent
+                while True:
+                    if lookahead is not None:
+                        frame, lookahead = lookahead, None
+                    else:
+                        assert frames_out is not None
+                        next_frame = next(frames_out, None)
+                        if next_frame is None:
+                            break  # end of stream: the last frame stays on screen
+                        frame = next_frame
+                        decoded += 1
+                    if decoder.sent - sent_before > limits.max_decoded_per_target:
                         raise MediaLimitError(
-                            f"more than {limits.max_decoded_per_target} frames decoded to reach "
-                            f"{target:.2f} s (keyframes too far apart)"
+                            f"more than {limits.max_decoded_per_target} frames decoded to "
+                            f"reach {target:.2f} s (keyframes too far apart)"
                         )
-                if frame.pts is not None and frame.time > start + target + 1e-6:
-                    lookahead = frame
+                    if frame.pts is not None and frame.time > start + target + 1e-6:
+                        lookahead = frame
+                        break
+                    previous = frame
+                exact = previous is None or previous.pts is None or previous.time >= skip_before
+                if not skip or exact:
                     break
-                previous = frame
+                near = False  # decode this target again from its keyframe, skipping nothing
             # A seek can land after the target (a stream starting late): take the first frame.
             picked = previous if previous is not None else lookahead
             if picked is None:
@@ -255,6 +322,9 @@ def _frames(
             chosen.append(picked)
     except av.FFmpegError as exc:
         raise UndecodableMediaError(f"the video stream cannot be decoded: {exc}") from exc
+    finally:
+        if frames_out is not None:
+            frames_out.close()
 
     frames = tuple(_upright(frame, limits) for frame in chosen)
     display_w, display_h = context.width, context.height
@@ -313,10 +383,15 @@ def sample_frames(
     count: int = DEFAULT_FRAME_COUNT,
     limits: SamplingLimits = DEFAULT_LIMITS,
     forward_window_s: float = 1.0,
+    skip_margin_s: float = 0.1,
 ) -> SampledFrames:
-    """``count`` frames spread evenly over the clip's first video stream (see the module)."""
+    """``count`` frames spread evenly over the clip's first video stream (see the module).
+
+    Non-reference frames displayed more than ``skip_margin_s`` before a target are not
+    decoded (0 decodes every frame); the frames returned are the same either way.
+    """
     with _open(source) as container:
-        return _frames(container, count, limits, forward_window_s)
+        return _frames(container, count, limits, forward_window_s, skip_margin_s)
 
 
 def decode_audio(
@@ -336,6 +411,6 @@ def sample_clip(
 ) -> ClipSample:
     """Frames and audio (None for a silent clip) from one open container."""
     with _open(source) as container:
-        frames = _frames(container, count, limits, forward_window_s=1.0)
+        frames = _frames(container, count, limits, forward_window_s=1.0, skip_margin_s=0.1)
         audio = _audio(container, rate, limits) if container.streams.audio else None
     return ClipSample(frames=frames, audio=audio)

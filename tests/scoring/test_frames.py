@@ -89,6 +89,45 @@ def test_seeking_lands_on_the_exact_frame_between_keyframes(long_gop_clip: Path)
     assert sampled.decoded < 250 / 2, "keyframe-aware seeking decodes a fraction of the clip"
 
 
+@pytest.fixture(scope="module")
+def one_gop_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 s at 25 fps in one GOP with 3 B-frames between references: every target is
+    reached by decoding forward from the first frame."""
+    return make_timecode_clip(
+        tmp_path_factory.mktemp("clips") / "one-gop.mp4",
+        seconds=10,
+        width=160,
+        height=120,
+        keyint=250,
+        bframes=3,
+    )
+
+
+@pytest.mark.parametrize("count", [4, 8, 16])
+def test_skipping_non_reference_frames_decodes_less_and_returns_the_same_frames(
+    one_gop_clip: Path, count: int
+) -> None:
+    skipping = sample_frames(one_gop_clip, count=count)
+    full = sample_frames(one_gop_clip, count=count, skip_margin_s=0.0)
+    expected = [int(target * 25) for target in target_times(10.0, count)]
+    assert [read_timecode(f) for f in skipping.frames] == expected
+    assert [read_timecode(f) for f in full.frames] == expected
+    assert skipping.timestamps == full.timestamps
+    assert skipping.decoded < 0.8 * full.decoded
+
+
+def test_frames_further_apart_than_the_skip_margin_are_still_exact(tmp_path: Path) -> None:
+    # 2 fps: frames 0.5 s apart, wider than the margin asked for, so the frame on screen
+    # at a target can lie before it; the margin widens to two frames.
+    clip = make_timecode_clip(
+        tmp_path / "slow.mp4", seconds=10, fps=2, width=160, height=120, keyint=20, bframes=3
+    )
+    for count in (4, 8, 16):
+        skipping = sample_frames(clip, count=count, skip_margin_s=0.01)
+        expected = [int(target * 2) for target in target_times(10.0, count)]
+        assert [read_timecode(f) for f in skipping.frames] == expected
+
+
 def test_output_frames_are_scaled_to_the_size_limit(timecode_clip: Path) -> None:
     sampled = sample_frames(timecode_clip, count=3, limits=SamplingLimits(max_side=160))
     assert sampled.frames[0].shape == (120, 160, 3)
