@@ -11,8 +11,11 @@ The foundation the scorers stand on:
 - :mod:`scoring.synthetic` is the picture world the in-project test model was trained on;
 - :mod:`scoring.errors` is the package's exception tree.
 
-Still to come (issue 4): the scene, lighting, camera and audio scorers, the junk
-detectors, and the validator node.
+On top of it: :class:`Scorer` (scene, lighting, camera and audio scores, junk and
+near-duplicate flags, the overall verdict as :class:`ClipScores`), per-model
+:class:`ModelProfile` thresholds, :class:`DuplicateIndex`, :class:`ScoringPipeline` /
+:class:`RayScoringPipeline` (decode workers + batched inference) and the validator node
+(:mod:`scoring.node`, ``shotbank validator run``).
 
 Names are imported on first use, so ``import scoring.errors`` or ``scoring.frames`` (the
 backend's types, decode workers) does not pay for importing torch and open_clip.
@@ -24,6 +27,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from scoring.dedup import DuplicateIndex
     from scoring.device import ComputePlan, Hardware, detect_hardware, select_compute
     from scoring.errors import (
         DeviceUnavailableError,
@@ -46,8 +50,12 @@ if TYPE_CHECKING:
         sample_clip,
         sample_frames,
     )
-    from scoring.models import TEST_MODEL, ModelIdentity, ScoringModel, load_model
+    from scoring.models import TEST_MODEL, ScoringModel, load_model
+    from scoring.pipeline import RayScoringPipeline, ScorerSpec, ScoringJob, ScoringPipeline
     from scoring.pretrained import PretrainedWeights, get_pretrained, list_pretrained
+    from scoring.profiles import ModelProfile, profile_for
+    from scoring.report import ClipScores, Component, ComponentScore, Flag, ModelIdentity, Reason
+    from scoring.scorer import Analysis, Scorer
 
 _HOME = {
     "scoring.device": ("ComputePlan", "Hardware", "detect_hardware", "select_compute"),
@@ -72,8 +80,20 @@ _HOME = {
         "sample_clip",
         "sample_frames",
     ),
-    "scoring.models": ("TEST_MODEL", "ModelIdentity", "ScoringModel", "load_model"),
+    "scoring.dedup": ("DuplicateIndex",),
+    "scoring.models": ("TEST_MODEL", "ScoringModel", "load_model"),
+    "scoring.pipeline": ("RayScoringPipeline", "ScorerSpec", "ScoringJob", "ScoringPipeline"),
     "scoring.pretrained": ("PretrainedWeights", "get_pretrained", "list_pretrained"),
+    "scoring.profiles": ("ModelProfile", "profile_for"),
+    "scoring.report": (
+        "ClipScores",
+        "Component",
+        "ComponentScore",
+        "Flag",
+        "ModelIdentity",
+        "Reason",
+    ),
+    "scoring.scorer": ("Analysis", "Scorer"),
 }
 _MODULE_OF = {name: module for module, names in _HOME.items() for name in names}
 
@@ -87,21 +107,34 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "TEST_MODEL",
+    "Analysis",
     "AudioTrack",
     "ClipSample",
+    "ClipScores",
+    "Component",
+    "ComponentScore",
     "ComputePlan",
     "DeviceUnavailableError",
+    "DuplicateIndex",
+    "Flag",
     "Hardware",
     "MediaError",
     "MediaLimitError",
     "MissingStreamError",
     "ModelError",
     "ModelIdentity",
+    "ModelProfile",
     "PretrainedWeights",
+    "RayScoringPipeline",
+    "Reason",
     "SampledFrames",
     "SamplingLimits",
+    "Scorer",
+    "ScorerSpec",
     "ScoringError",
+    "ScoringJob",
     "ScoringModel",
+    "ScoringPipeline",
     "UndecodableMediaError",
     "UnknownModelError",
     "WeightsIntegrityError",
@@ -111,6 +144,7 @@ __all__ = [
     "get_pretrained",
     "list_pretrained",
     "load_model",
+    "profile_for",
     "sample_clip",
     "sample_frames",
     "select_compute",
