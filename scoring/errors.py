@@ -13,8 +13,9 @@
     ├── MediaError
     │   ├── UndecodableMediaError    (+ ValueError)         not a clip PyAV can open or decode
     │   ├── MissingStreamError       (+ LookupError)        no video (or audio) stream to sample
-    │   └── MediaLimitError          (+ ValueError)         over a sampling limit (pixels, duration,
-    │                                                       frames decoded for one target...)
+    │   ├── MediaLimitError          (+ ValueError)         over a sampling limit (pixels, duration,
+    │   │                                                   frames decoded for one target...)
+    │   └── WorkerCrashedError       (+ RuntimeError)       decoding it killed a worker twice
     └── NodeError                                           the validator node (scoring.node.errors)
         ├── NodeConfigError          (+ ValueError)         settings or key refused
         ├── NodeStateError           (+ OSError)            state directory unusable or locked
@@ -44,6 +45,7 @@ __all__ = [
     "UnknownProfileError",
     "WeightsIntegrityError",
     "WeightsNotFoundError",
+    "WorkerCrashedError",
     "error_for_code",
 ]
 
@@ -114,6 +116,12 @@ class MediaLimitError(MediaError, ValueError):
     """The clip is over one of the sampling limits; nothing more is decoded."""
 
     code: ClassVar[str] = "scoring.media.limit"
+
+
+class WorkerCrashedError(MediaError, RuntimeError):
+    """Decoding this clip killed a decode worker process twice (pipeline verdict)."""
+
+    code: ClassVar[str] = "scoring.media.worker_crashed"
 
 
 def _subclasses(cls: type[ScoringError]) -> list[type[ScoringError]]:

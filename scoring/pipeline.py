@@ -88,6 +88,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from scoring.device import Precision
+from scoring.errors import WorkerCrashedError
 from scoring.models import load_model
 from scoring.profiles import profile_for
 from scoring.report import ClipScores, ModelIdentity, Outcome, Reason
@@ -111,7 +112,7 @@ __all__ = [
 ]
 
 #: Reason code of the failed verdict on a clip whose decode killed a worker twice.
-WORKER_CRASHED: Final = "scoring.media.worker_crashed"
+WORKER_CRASHED: Final = WorkerCrashedError.code
 #: Crash verdicts in a row (no clip decoded between them) after which the pipeline stops.
 MAX_CRASH_VERDICTS: Final = 3
 #: Upper bounds on the knobs (a typo should not start 10,000 processes).
