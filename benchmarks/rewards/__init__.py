@@ -1,0 +1,1 @@
+"""Rewards benchmarks: epoch close (allocation, rewards tree, proofs) at scale."""
