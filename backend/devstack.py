@@ -7,12 +7,16 @@
    ``--state var/chain/anvil-state.json`` so the next ``make up`` continues the chain;
 2. the **contracts**: reused when ``var/deployments.json`` names this chain, code exists
    at every address and the shipped artifacts are the ones deployed; otherwise deployed
-   with ``shotbank.chain.deploy.deploy_all`` and written to the deployments file. The dev
-   accounts are then topped up with SHOT from the treasury, and the local validator
+   with ``shotbank.chain.deploy.deploy_all`` (:data:`DEV_DEPLOY_PARAMS`: the shortest
+   challenge window the distributor allows, 60 s) and written to the deployments file.
+   The dev accounts are then topped up with SHOT from the treasury, the local validator
    account (:data:`LOCAL_VALIDATOR`) is staked with the registry's ``minStake`` unless it
-   already is (both idempotent);
+   already is, and the RewardDistributor's pool is funded from the treasury once per
+   deployment (all idempotent); the token's emission is the distributor's to draw;
 3. the **backend** (``python -m backend``, uvicorn) on 127.0.0.1:8000, with a consensus
-   quorum of 1 (one local validator) and 1 confirmation for stake changes;
+   quorum of 1 (one local validator), 1 confirmation for stake changes and sent
+   transactions, epochs of 120 s, and dev account 0 as the operator that submits epoch
+   roots and draws emission (``SHOTBANK_OPERATOR_KEY``);
 4. one **validator node** (``shotbank validator run`` as :data:`LOCAL_VALIDATOR`, the
    in-project model, metrics on 127.0.0.1:9464; ``SHOTBANK_DEVSTACK_VALIDATOR_NODE=false``
    leaves it out), so a clip uploaded to the stack gets scored and decided.
@@ -61,8 +65,8 @@ import backend
 from backend.core.config import Settings
 from backend.errors import BackendError, DevstackError, PortInUseError
 from shotbank.chain.abi import CONTRACT_NAMES, load_artifact
-from shotbank.chain.contracts import ShotToken, ValidatorRegistry, send_call
-from shotbank.chain.deploy import deploy_all
+from shotbank.chain.contracts import RewardDistributor, ShotToken, ValidatorRegistry, send_call
+from shotbank.chain.deploy import DeployParams, deploy_all
 from shotbank.chain.deployments import Deployment, load_deployments, save_deployment
 from shotbank.chain.devnode import DEV_CHAIN_ID, DEV_MNEMONIC, dev_accounts, find_anvil
 from shotbank.chain.rpc import RetryPolicy, connect
@@ -74,6 +78,11 @@ _PROBE_TIMEOUT_S: Final = 2.0
 _TX_TIMEOUT_S: Final = 60.0
 _LOG_TAIL_BYTES: Final = 4000
 _PR_SET_PDEATHSIG: Final = 1
+#: Epoch length of the backend the devstack starts (``SHOTBANK_EPOCH_LENGTH_S``).
+DEV_EPOCH_LENGTH_S: Final = 120
+#: Contract parameters of the dev deployment: the distributor's shortest challenge window,
+#: and a snapshot age (blocks, one a second) that outlasts a slow signing round.
+DEV_DEPLOY_PARAMS: Final = DeployParams(challenge_window_s=60, max_snapshot_age_blocks=3600)
 
 
 class DevstackSettings(BaseSettings):
@@ -88,6 +97,11 @@ class DevstackSettings(BaseSettings):
 
     fund_shot: int = Field(10_000, ge=0, le=10**12)
     """Whole SHOT each funded dev account is topped up to."""
+
+    reward_pool_shot: int = Field(100_000, ge=0, le=10**12)
+    """Whole SHOT the treasury puts into the RewardDistributor's pool when a deployment's
+    pool was never funded, so the first epochs have something to allocate (scheduled
+    emission adds to it at every epoch close)."""
 
     validator_node: bool = True
     """Start one local validator node (``shotbank validator run`` as
@@ -141,6 +155,8 @@ class _DeployedArtifacts(BaseModel):
     chain_id: int
     artifacts_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     contracts: dict[str, str] = Field(max_length=64)
+    deploy_params: DeployParams | None = None
+    """The constructor parameters; ``None`` in records written before they were kept."""
 
 
 #: ``prctl`` resolved in the parent: the child between fork and exec should do no more
@@ -440,6 +456,7 @@ class Devstack:
         deployment, reused = self.deploy_or_reuse(w3)
         self.fund_dev_accounts(w3, deployment)
         self.stake_local_validator(w3, deployment)
+        self.fund_reward_pool(w3, deployment)
         self._start(self._backend_service(), deadline)
         if self.options.validator_node:
             self._start(self._validator_service(), deadline)
@@ -512,7 +529,12 @@ class Devstack:
         # block_time_s, so one confirmation keeps stake changes quick. Explicit settings win.
         env.setdefault("SHOTBANK_CONSENSUS_QUORUM", "1")
         env.setdefault("SHOTBANK_CHAIN_CONFIRMATIONS", "1")
+        env.setdefault("SHOTBANK_OUTBOX_CONFIRMATIONS", "1")
         env.setdefault("SHOTBANK_CHAIN_POLL_S", str(self.options.block_time_s))
+        # Epochs close every two minutes, and dev account 0 (deployer and treasury, a
+        # publicly known key) submits their roots and draws emission.
+        env.setdefault("SHOTBANK_EPOCH_LENGTH_S", str(DEV_EPOCH_LENGTH_S))
+        env.setdefault("SHOTBANK_OPERATOR_KEY", "0x" + bytes(self.accounts[_DEPLOYER].key).hex())
         return ManagedProcess(
             "backend",
             [sys.executable, "-m", "backend"],
@@ -529,7 +551,12 @@ class Devstack:
         with os.fdopen(fd, "w") as sink:
             sink.write("0x" + bytes(self.accounts[LOCAL_VALIDATOR].key).hex() + "\n")
         port = self.options.validator_metrics_port
-        env = {k: v for k, v in os.environ.items() if k != "SHOTBANK_PRIVATE_KEY"}
+        # The validator signs with its own key file, never with another key of the stack.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("SHOTBANK_PRIVATE_KEY", "SHOTBANK_OPERATOR_KEY")
+        }
         # The in-project model (no real CLIP weights can be downloaded for development)
         # and one decode worker; explicit SHOTBANK_VALIDATOR_* settings win.
         env.setdefault("SHOTBANK_VALIDATOR_MODEL", "shotbank-tiny")
@@ -582,6 +609,7 @@ class Devstack:
             deployer,
             treasury=deployer.address,
             guardian=self.accounts[_GUARDIAN].address,
+            params=DEV_DEPLOY_PARAMS,
         )
         with self._shielded():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -590,6 +618,7 @@ class Devstack:
                 chain_id=DEV_CHAIN_ID,
                 artifacts_sha256=fingerprint,
                 contracts=dict(deployment.contracts),
+                deploy_params=DEV_DEPLOY_PARAMS,
             )
             self.artifacts_file.write_text(record.model_dump_json(indent=2) + "\n")
         return deployment, False
@@ -609,6 +638,8 @@ class Devstack:
             return "the deployed contracts are not the ones recorded with their artifacts"
         if record.artifacts_sha256 != fingerprint:
             return "the contract artifacts changed since they were deployed"
+        if record.deploy_params != DEV_DEPLOY_PARAMS:
+            return "the contracts were deployed with other parameters (challenge window...)"
         return None
 
     def fund_dev_accounts(self, w3: Web3, deployment: Deployment) -> None:
@@ -664,6 +695,27 @@ class Devstack:
         send_call(w3, validator, token.approve(registry.address, missing), timeout_s=_TX_TIMEOUT_S)
         send_call(w3, validator, registry.stake(missing), timeout_s=_TX_TIMEOUT_S)
 
+    def fund_reward_pool(self, w3: Web3, deployment: Deployment) -> None:
+        """Fund the RewardDistributor with ``reward_pool_shot`` SHOT, unless it ever was.
+
+        ``totalFunded()`` only grows, so a pool funded once (by this, an emission draw or a
+        sale) is never funded again by the devstack.
+        """
+        distributor = RewardDistributor.from_deployment(w3, deployment)
+        token = ShotToken.from_deployment(w3, deployment)
+        amount = self.options.reward_pool_shot * 10 ** token.decimals()
+        if amount == 0 or distributor.total_funded() > 0:
+            return
+        treasury = self.accounts[_DEPLOYER]
+        if token.balance_of(treasury.address) < amount:
+            raise DevstackError(
+                f"The treasury cannot fund the reward pool with {self.options.reward_pool_shot:,} "
+                "SHOT; lower SHOTBANK_DEVSTACK_REWARD_POOL_SHOT."
+            )
+        self._say(f"funding the reward pool with {self.options.reward_pool_shot:,} SHOT")
+        send_call(w3, treasury, token.approve(distributor.address, amount), timeout_s=_TX_TIMEOUT_S)
+        send_call(w3, treasury, distributor.fund(amount), timeout_s=_TX_TIMEOUT_S)
+
     # --- output ----------------------------------------------------------------------
 
     def _say(self, message: str) -> None:
@@ -699,6 +751,12 @@ class Devstack:
         print_(
             f"\n[bold]Validator[/] {validator}   "
             f"(dev account {LOCAL_VALIDATOR}, {_format_shot(staked, decimals)} SHOT staked)"
+        )
+        distributor = RewardDistributor.from_deployment(self._w3, deployment)
+        print_(
+            f"[bold]Rewards[/]   pool {_format_shot(distributor.total_funded(), decimals)} SHOT "
+            f"funded, epochs every {DEV_EPOCH_LENGTH_S} s, challenge window "
+            f"{distributor.challenge_window()} s, operator: dev account {_DEPLOYER}"
         )
         if self.options.validator_node:
             port = self.options.validator_metrics_port

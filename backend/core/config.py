@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
+from backend.errors import ConfigurationError
 from ingest.probe import ProbeLimits
 
 Environment = Literal["development", "staging", "production"]
@@ -224,6 +225,38 @@ class Settings(BaseSettings):
     consensus_interval_s: float = Field(15.0, gt=0, le=3600)
     """Period of the job that decides clips past their consensus deadline and marks
     expired leases."""
+
+    # --- rewards: epochs, root submission, the transaction outbox (docs/api/rewards.md) --
+
+    operator_key: SecretStr | None = None
+    """Hex private key of the operator account that sends root submissions and emission
+    draws through the transaction outbox; without it nothing is sent (``make up`` uses dev
+    account 0). Never logged."""
+
+    epoch_length_s: float = Field(86_400.0, ge=10, le=366 * 86_400)
+    """An epoch closes this long after it opened (``make up`` sets 120)."""
+
+    epoch_validator_share_bps: int = Field(1000, ge=0, le=10_000)
+    """The validators' share of an epoch's pool (rule ``validator_share_bps``)."""
+
+    epoch_contributor_cap_bps: int = Field(2500, ge=1, le=10_000)
+    """Most of the contributor pool one contributor receives (rule ``contributor_cap_bps``)."""
+
+    outbox_confirmations: int = Field(2, ge=0, le=64)
+    """Blocks on top of a sent transaction's block before the outbox deems it final."""
+
+    @field_validator("operator_key")
+    @classmethod
+    def _operator_key_is_a_private_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        key = value.get_secret_value().strip()
+        digits = key[2:] if key[:2].lower() == "0x" else key
+        if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            # Not a ValueError: pydantic would quote the input in its error, and the input
+            # may be a real key, mistyped. Other exceptions pass through unquoted.
+            raise ConfigurationError("SHOTBANK_OPERATOR_KEY must be 32 bytes of hex (64 digits)")
+        return SecretStr("0x" + digits.lower())
 
     @field_validator("var_dir")
     @classmethod

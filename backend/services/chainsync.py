@@ -1,17 +1,25 @@
-"""The background job that keeps the validator stake snapshot in step with the chain.
+"""The background job that keeps the stake snapshot and the reward events in step with
+the chain.
 
 :class:`ChainSync` is a loop job (``BackgroundRunner.add_loop``): each :meth:`ChainSync.step`
-finds the ValidatorRegistry of ``settings.chain_id`` in the deployments file, sets up (or
-reuses) a ``shotbank.chain.indexer.Indexer`` over its stake events with
-``SHOTBANK_CHAIN_CONFIRMATIONS`` confirmations, and runs one indexer step; it returns
-True while there is more to catch up on.
+finds the contracts of ``settings.chain_id`` in the deployments file and runs one step of
+each of two indexers (``shotbank.chain.indexer.Indexer``), both with
+``SHOTBANK_CHAIN_CONFIRMATIONS`` confirmations:
+
+- the ValidatorRegistry's stake events into the stake snapshot (``backend.services.stakes``);
+- the RewardDistributor's events into the reward tables (``backend.services.rewardsync``;
+  skipped while the deployment has no distributor).
+
+Each has its own checkpoint, so a distributor added to a database whose stake snapshot is
+already far along is still indexed from the deployment's start block. The step returns
+True while either has more to catch up on.
 
 It never takes the app down. Without a deployment, with the node unreachable or
 serving another chain, it logs the problem once (as a warning; repeats at debug level)
 and tries again after ``SHOTBANK_CHAIN_POLL_S``; it logs when it works again. A reorg
-deeper than the indexer's window (a dev chain that was reset, say) drops the snapshot
-and re-indexes it from the deployment's start block: the snapshot is derived from the
-chain alone, so re-deriving it is always correct.
+deeper than an indexer's window (a dev chain that was reset, say) drops what that
+indexer derived and re-indexes it from the deployment's start block: both are derived
+from the chain alone, so re-deriving them is always correct.
 """
 
 from __future__ import annotations
@@ -24,10 +32,10 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from backend.core.config import Settings
-from backend.services import stakes
+from backend.services import rewardsync, stakes
 from backend.services.chainstore import CheckpointMovedError, SqlIndexerStore
-from shotbank.chain.contracts import ValidatorRegistry
-from shotbank.chain.deployments import load_deployments
+from shotbank.chain.contracts import RewardDistributor, ValidatorRegistry
+from shotbank.chain.deployments import Deployment, load_deployments
 from shotbank.chain.errors import ChainError, NodeUnavailableError, ReorgTooDeepError
 from shotbank.chain.indexer import Indexer
 from shotbank.chain.rpc import RetryPolicy, connect
@@ -41,56 +49,51 @@ _RPC_ATTEMPTS: Final = 2
 
 
 class ChainSync:
-    """Follows the ValidatorRegistry into the stake snapshot; see the module docstring."""
+    """Follows the ValidatorRegistry into the stake snapshot and the RewardDistributor into
+    the reward tables; see the module docstring."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         """Index into the database behind ``engine`` per ``settings`` (nothing connects yet)."""
         self.settings = settings
         self.store = SqlIndexerStore(engine)
+        # A store of its own: each store checks that the checkpoints it read did not move,
+        # and one indexer's checkpoint must not fail the other's transactions.
+        self.reward_store = SqlIndexerStore(engine)
         self._w3: Web3 | None = None
         self._indexer: Indexer | None = None
         self._source: tuple[int, str, int] | None = None
+        self._reward_indexer: Indexer | None = None
+        self._reward_source: tuple[int, str, int] | None = None
         self._problem: str | None = None
 
     @property
     def indexer(self) -> Indexer | None:
-        """The current indexer, once a deployment was found and the node answered."""
+        """The stake indexer, once a deployment was found and the node answered."""
         return self._indexer
 
+    @property
+    def reward_indexer(self) -> Indexer | None:
+        """The distributor indexer, once a deployment with a distributor was found."""
+        return self._reward_indexer
+
     def step(self) -> bool:
-        """One indexer step; True when it did work and more may be waiting."""
+        """One step of each indexer; True when one did work and more may be waiting."""
         try:
-            indexer = self._prepare()
-            if indexer is None:
+            deployment = self._deployment()
+            if deployment is None:
                 return False
-            result = indexer.step()
+            more = self._step_stakes(deployment)
+            more = self._step_rewards(deployment) or more
         except NodeUnavailableError as exc:
             self._report("node", f"the chain node is unreachable ({exc})")
             return False
-        except ReorgTooDeepError as exc:
-            assert self._indexer is not None
-            logger.error("stake snapshot: %s; re-indexing it from the start block", exc)
-            with self.store.transaction():
-                stakes.clear_snapshot(self.store, self._indexer.name)
-            # Set up afresh (minStake read again): the chain may be another one now.
-            self._indexer = None
-            return True
-        except CheckpointMovedError as exc:
-            logger.info("stake snapshot: %s; continuing from there", exc)
-            return True
         except (ChainError, Web3Exception) as exc:
             self._report(type(exc).__name__, str(exc))
             return False
         self._recovered()
-        if result.rolled_back_to is not None:
-            logger.warning(
-                "stake snapshot: chain reorganised (%s); rolled back to block %d",
-                result.reorg_reason,
-                result.rolled_back_to,
-            )
-        return not result.caught_up
+        return more
 
-    def _prepare(self) -> Indexer | None:
+    def _deployment(self) -> Deployment | None:
         settings = self.settings
         path = settings.deployments_path
         deployment = load_deployments(path).get(settings.chain_id)
@@ -99,7 +102,55 @@ class ChainSync:
                 "deployment",
                 f"no contracts are deployed on chain {settings.chain_id} according to {path}",
             )
-            return None
+        return deployment
+
+    def _step_stakes(self, deployment: Deployment) -> bool:
+        indexer = self._prepare_stakes(deployment)
+        try:
+            result = indexer.step()
+        except ReorgTooDeepError as exc:
+            logger.error("stake snapshot: %s; re-indexing it from the start block", exc)
+            with self.store.transaction():
+                stakes.clear_snapshot(self.store, indexer.name)
+            # Set up afresh (minStake read again): the chain may be another one now.
+            self._indexer = None
+            return True
+        except CheckpointMovedError as exc:
+            logger.info("stake snapshot: %s; continuing from there", exc)
+            return True
+        if result.rolled_back_to is not None:
+            logger.warning(
+                "stake snapshot: chain reorganised (%s); rolled back to block %d",
+                result.reorg_reason,
+                result.rolled_back_to,
+            )
+        return not result.caught_up
+
+    def _step_rewards(self, deployment: Deployment) -> bool:
+        indexer = self._prepare_rewards(deployment)
+        if indexer is None:
+            return False
+        try:
+            result = indexer.step()
+        except ReorgTooDeepError as exc:
+            logger.error("reward events: %s; re-indexing them from the start block", exc)
+            with self.reward_store.transaction():
+                rewardsync.clear_events(self.reward_store, indexer.name)
+            self._reward_indexer = None
+            return True
+        except CheckpointMovedError as exc:
+            logger.info("reward events: %s; continuing from there", exc)
+            return True
+        if result.rolled_back_to is not None:
+            logger.warning(
+                "reward events: chain reorganised (%s); rolled back to block %d",
+                result.reorg_reason,
+                result.rolled_back_to,
+            )
+        return not result.caught_up
+
+    def _prepare_stakes(self, deployment: Deployment) -> Indexer:
+        settings = self.settings
         registry = deployment.address(ValidatorRegistry.NAME)
         source = (deployment.chain_id, registry, deployment.start_block)
         if self._indexer is not None and source == self._source:
@@ -134,6 +185,43 @@ class ChainSync:
         )
         return self._indexer
 
+    def _prepare_rewards(self, deployment: Deployment) -> Indexer | None:
+        settings = self.settings
+        distributor = deployment.contracts.get(RewardDistributor.NAME)
+        if distributor is None:
+            # An older deployments file: the stake snapshot still works without it.
+            self._reward_indexer = self._reward_source = None
+            return None
+        source = (deployment.chain_id, distributor, deployment.start_block)
+        if self._reward_indexer is not None and source == self._reward_source:
+            return self._reward_indexer
+        name = rewardsync.use_source(
+            self.reward_store,
+            chain_id=settings.chain_id,
+            distributor=distributor,
+            start_block=deployment.start_block,
+            confirmations=settings.chain_confirmations,
+        )
+        self._reward_indexer = Indexer(
+            self._web3(),
+            self.reward_store,
+            rewardsync.RewardEventHandler(self.reward_store),
+            name=name,
+            sources=[rewardsync.distributor_log_source(distributor)],
+            start_block=deployment.start_block,
+            confirmations=settings.chain_confirmations,
+        )
+        self._reward_source = source
+        logger.info(
+            "reward events: following RewardDistributor %s on chain %d from block %d "
+            "(%d confirmations)",
+            distributor,
+            settings.chain_id,
+            deployment.start_block,
+            settings.chain_confirmations,
+        )
+        return self._reward_indexer
+
     def _web3(self) -> Web3:
         if self._w3 is None:
             self._w3 = connect(
@@ -152,7 +240,7 @@ class ChainSync:
         level = logging.DEBUG if kind == self._problem else logging.WARNING
         logger.log(
             level,
-            "stake snapshot: %s; retrying every %.1f s",
+            "chain sync: %s; retrying every %.1f s",
             message,
             self.settings.chain_poll_s,
         )
@@ -160,5 +248,5 @@ class ChainSync:
 
     def _recovered(self) -> None:
         if self._problem is not None:
-            logger.info("stake snapshot: chain sync works again")
+            logger.info("chain sync works again")
             self._problem = None

@@ -26,6 +26,7 @@ from web3 import HTTPProvider, Web3
 from backend.core.config import Settings
 from backend.core.db import create_db_engine
 from backend.devstack import (
+    DEV_DEPLOY_PARAMS,
     DEV_ROLES,
     LOCAL_VALIDATOR,
     Devstack,
@@ -34,10 +35,11 @@ from backend.devstack import (
 )
 from backend.errors import DevstackError, PortInUseError
 from backend.services import stakes
+from backend.services.outboxstore import operator_account
 from scoring.clipgen import scene_frames, tone, write_clip
 from scoring.synthetic import Scene
 from shotbank.annotation.vocabulary import LightingSetup
-from shotbank.chain.contracts import ShotToken, ValidatorRegistry
+from shotbank.chain.contracts import RewardDistributor, ShotToken, ValidatorRegistry, send_call
 from shotbank.chain.deployments import load_deployments
 from shotbank.chain.devnode import AnvilNode, dev_accounts
 from shotbank.client import ShotbankClient
@@ -426,3 +428,74 @@ def test_the_local_validator_is_staked_once_with_the_minimum_stake(
     assert [
         anvil_w3.eth.get_transaction_count(a) for a in (validator, stack.accounts[0].address)
     ] == nonces
+
+
+# --- rewards in the dev deployment ----------------------------------------------------------
+
+
+@pytest.mark.chain
+def test_the_reward_pool_is_funded_once_and_emission_is_the_distributors_to_draw(
+    settings: Settings, anvil_w3: Web3
+) -> None:
+    stack, output = _quiet_stack(settings, reward_pool_shot=2_500)
+    settings.var_dir.joinpath("chain").mkdir(parents=True)
+    deployment, _ = stack.deploy_or_reuse(anvil_w3)
+    distributor = RewardDistributor.from_deployment(anvil_w3, deployment)
+    token = ShotToken.from_deployment(anvil_w3, deployment)
+    assert distributor.challenge_window() == 60
+    assert distributor.max_snapshot_age() == DEV_DEPLOY_PARAMS.max_snapshot_age_blocks
+    stack.fund_reward_pool(anvil_w3, deployment)
+    assert distributor.total_funded() == 2_500 * 10**18
+    assert "funding the reward pool with 2,500 SHOT" in output.getvalue()
+
+    treasury = stack.accounts[0].address
+    nonce = anvil_w3.eth.get_transaction_count(treasury)
+    stack.fund_reward_pool(anvil_w3, deployment)
+    assert anvil_w3.eth.get_transaction_count(treasury) == nonce
+
+    # The backend's operator draws scheduled emission into the pool at each epoch close.
+    assert token.reward_distributor() == distributor.address
+    anvil_w3.provider.make_request("evm_increaseTime", [30])  # type: ignore[arg-type]
+    anvil_w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    send_call(anvil_w3, stack.accounts[0], distributor.draw_emission())
+    assert distributor.total_funded() > 2_500 * 10**18
+
+
+@pytest.mark.chain
+def test_a_deployment_with_other_parameters_is_deployed_again(
+    settings: Settings, anvil_w3: Web3
+) -> None:
+    stack, output = _quiet_stack(settings)
+    settings.var_dir.joinpath("chain").mkdir(parents=True)
+    first, _ = stack.deploy_or_reuse(anvil_w3)
+    record = json.loads(stack.artifacts_file.read_text())
+    record["deploy_params"]["challenge_window_s"] = 3600
+    stack.artifacts_file.write_text(json.dumps(record))
+    again, reused = stack.deploy_or_reuse(anvil_w3)
+    assert not reused
+    assert again.contracts["RewardDistributor"] != first.contracts["RewardDistributor"]
+    assert "deployed with other parameters" in output.getvalue()
+
+
+def test_the_backend_runs_short_epochs_as_dev_account_0_and_the_validator_never_sees_that_key(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack, _ = _quiet_stack(settings)
+    settings.var_dir.joinpath("chain").mkdir(parents=True)
+    backend_env = stack._backend_service().env
+    assert backend_env is not None
+    assert backend_env["SHOTBANK_OPERATOR_KEY"] == DEV_KEY_0
+    assert backend_env["SHOTBANK_EPOCH_LENGTH_S"] == "120"
+    for name in (
+        "SHOTBANK_OPERATOR_KEY",
+        "SHOTBANK_EPOCH_LENGTH_S",
+        "SHOTBANK_OUTBOX_CONFIRMATIONS",
+    ):
+        monkeypatch.setenv(name, backend_env[name])
+    started = Settings()
+    assert operator_account(started).address == dev_accounts(1)[0].address
+    assert (started.epoch_length_s, started.outbox_confirmations) == (120, 1)
+
+    validator_env = stack._validator_service().env
+    assert validator_env is not None
+    assert "SHOTBANK_OPERATOR_KEY" not in validator_env
