@@ -2,6 +2,8 @@
 
     python -m backend.admin quarantine list            # damaged blobs the gateway refuses
     python -m backend.admin quarantine release CID     # after the file was repaired
+    python -m backend.admin epochs close               # close the open reward epoch now
+    python -m backend.admin epochs list [--limit N]    # the newest closed epochs
 
 Settings come from the same ``SHOTBANK_*`` variables as the service. ``release``
 re-verifies the stored bytes against the CID first and refuses while they still do not
@@ -14,9 +16,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
 from backend.core.config import Settings
 from backend.core.db import create_db_engine
 from backend.core.migrate import upgrade_to_head
+from backend.errors import ConfigurationError, EpochFundingUnknownError
+from backend.models.epochs import MAX_EPOCH_PAGE, EpochStatus
+from backend.services import epochs
 from backend.services.blobs import Quarantine
 from ingest import errors as ingest_errors
 from ingest.blobstore import LocalBlobStore
@@ -34,7 +42,41 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument(
         "--force", action="store_true", help="release without re-verifying the stored bytes"
     )
+    epochs_parser = commands.add_parser("epochs", help="reward epochs")
+    epoch_actions = epochs_parser.add_subparsers(dest="action", required=True)
+    epoch_actions.add_parser("close", help="close the open epoch now (idempotent per epoch)")
+    listing = epoch_actions.add_parser("list", help="the newest closed epochs, newest first")
+    listing.add_argument(
+        "--limit", type=int, default=20, choices=range(1, MAX_EPOCH_PAGE + 1), metavar="1..100"
+    )
     return parser
+
+
+def _epochs(action: str, *, limit: int, settings: Settings, engine: Engine) -> int:
+    if action == "close":
+        current = epochs.open_epoch(engine)
+        try:
+            closed = epochs.close_epoch(engine, settings=settings, number=current.number)
+        except (ConfigurationError, EpochFundingUnknownError) as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        status = EpochStatus(closed.status).value
+        print(
+            f"epoch {closed.number} {status}: {closed.accepted_clips} clips accepted, "
+            f"{closed.rejected_clips} rejected, {closed.allocated} wei allocated, "
+            f"root {closed.root}"
+        )
+        return 0
+    with Session(engine) as db:
+        page = epochs.list_epochs(db, limit=limit)
+    for summary in page.epochs:
+        print(
+            f"{summary.epoch}\t{summary.status.value}\t{summary.closed_at}\t"
+            f"{summary.allocated}\t{summary.root}"
+        )
+    if not page.epochs:
+        print("no closed epochs", file=sys.stderr)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, settings: Settings | None = None) -> int:
@@ -45,6 +87,9 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     try:
         if settings.auto_migrate:
             upgrade_to_head(engine)
+        if args.command == "epochs":
+            limit = getattr(args, "limit", 20)
+            return _epochs(args.action, limit=limit, settings=settings, engine=engine)
         quarantine = Quarantine(engine)
         if args.action == "list":
             records = quarantine.records()

@@ -10,21 +10,25 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     ├── BadRequestError                     bad_request             400
     │   └── InvalidCidError                 invalid_cid             (not a CIDv1 sha2-256)
     ├── DependencyUnavailableError          dependency_unavailable  503
-    │   └── BlobDamagedError                blob_damaged            (bytes no longer match the CID)
+    │   ├── BlobDamagedError                blob_damaged            (bytes no longer match the CID)
+    │   └── EpochFundingUnknownError        epoch_funding_unknown   (no indexed funding: no close)
     ├── InvalidInputError (ValueError)      invalid_input           422
     │   ├── FieldValidationError            validation_error        (+ details)
     │   ├── CameraPathInvalidError          camera_path_invalid     (+ line)
     │   ├── IdempotencyKeyReusedError       idempotency_key_reused
     │   ├── InvalidCursorError              invalid_cursor
     │   ├── ReportSignatureInvalidError     report_signature_invalid (not the caller's)
-    │   └── ReportDeadlineMismatchError     report_deadline_mismatch (not the lease's)
+    │   ├── ReportDeadlineMismatchError     report_deadline_mismatch (not the lease's)
+    │   ├── InvalidSignatureError           invalid_signature       (epoch root, not the caller's)
+    │   └── InvalidAddressError             invalid_address         (not a 20-byte hex address)
     ├── NotFoundError (LookupError)         not_found               404
     │   ├── UploadNotFoundError             upload_not_found        404
     │   ├── BlobNotFoundError               blob_not_found          404
     │   ├── ClipNotFoundError               clip_not_found          404
     │   ├── PosterNotFoundError             poster_not_found        404
     │   ├── LeaseNotFoundError              lease_not_found         (unknown or another's)
-    │   └── ValidatorNotFoundError          validator_not_found
+    │   ├── ValidatorNotFoundError          validator_not_found
+    │   └── EpochNotFoundError              epoch_not_found         (unknown or still open)
     ├── ConflictError                       conflict                409
     │   ├── UploadOffsetMismatchError       upload_offset_mismatch
     │   ├── UploadBusyError                 upload_busy
@@ -39,7 +43,10 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── AnnotationChangedError          annotation_changed
     │   ├── ReportDuplicateError            report_duplicate        (also a replay)
     │   ├── ClipDecidedError                clip_decided
-    │   └── ClipUndecidedError              clip_undecided          (no reports shown yet)
+    │   ├── ClipUndecidedError              clip_undecided          (no reports shown yet)
+    │   ├── EpochOpenError                  epoch_open              (inputs not frozen yet)
+    │   ├── EpochNotSignableError           epoch_not_signable      (open, empty, submitted, past)
+    │   └── EpochRootMismatchError          epoch_root_mismatch     (not the published root)
     ├── AuthenticationError                 unauthenticated         401
     │   ├── SessionInvalidError             session_invalid
     │   ├── SessionExpiredError             session_expired
@@ -310,6 +317,50 @@ class ValidatorNotFoundError(NotFoundError):
     """The address has neither stake nor reports."""
 
     code = "validator_not_found"
+
+
+class EpochNotFoundError(NotFoundError):
+    """No closed epoch has this number (it does not exist yet, or it is still open)."""
+
+    code = "epoch_not_found"
+
+
+class EpochOpenError(ConflictError):
+    """The epoch is still open: its inputs are not frozen yet."""
+
+    code = "epoch_open"
+
+
+class EpochNotSignableError(ConflictError):
+    """The epoch takes no signatures: open, empty (no root), or its root is past signing."""
+
+    code = "epoch_not_signable"
+
+
+class EpochRootMismatchError(ConflictError):
+    """A signature names another root or cumulative total than the epoch published."""
+
+    code = "epoch_root_mismatch"
+
+
+class InvalidSignatureError(InvalidInputError):
+    """A signature is malformed, or was not made by the signed-in address over the
+    message rebuilt from the request (an epoch root)."""
+
+    code = "invalid_signature"
+
+
+class InvalidAddressError(InvalidInputError):
+    """The value is not a 20-byte hex address (``0x`` + 40 hex digits, any case)."""
+
+    code = "invalid_address"
+
+
+class EpochFundingUnknownError(DependencyUnavailableError):
+    """An epoch cannot close before the reward indexer has read the distributor's funding
+    at least once (it would allocate from a pool it does not know)."""
+
+    code = "epoch_funding_unknown"
 
 
 class LeaseReportedError(ConflictError):

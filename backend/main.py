@@ -34,8 +34,10 @@ from backend.errors import register_error_handlers
 from backend.services.blobs import Quarantine
 from backend.services.chainsync import ChainSync
 from backend.services.consensus import run_due
+from backend.services.epochs import CloseScheduler
 from backend.services.housekeeping import run_housekeeping
 from backend.services.ingest import ingest_once
+from backend.services.submitter import Submitter
 from ingest.blobstore import LocalBlobStore
 
 logger = logging.getLogger(__name__)
@@ -44,13 +46,16 @@ logger = logging.getLogger(__name__)
 REPORT_MAX_BODY_BYTES: Final = 256 * 1024
 #: How long shutdown waits for background jobs to finish their current step.
 BACKGROUND_STOP_TIMEOUT_S: Final = 10.0
+#: Longest wait between two checks whether the open epoch is due to close.
+EPOCH_CHECK_MAX_S: Final = 60.0
 
 
 def background_jobs(context: AppContext) -> BackgroundRunner:
     """The process's background jobs (not started): ``ingest_workers`` ingest loops,
     the housekeeping job (upload expiry, stale ingest claims, leftover files), the
-    consensus job (expired leases, clips past their consensus deadline) and the chain
-    sync (the validator stake snapshot)."""
+    consensus job (expired leases, clips past their consensus deadline), the chain
+    sync (the validator stake snapshot, the reward events), the epoch close schedule and
+    the root submitter."""
     settings, engine, blobs = context.settings, context.engine, context.blobs
     runner = BackgroundRunner()
     for number in range(settings.ingest_workers):
@@ -72,6 +77,14 @@ def background_jobs(context: AppContext) -> BackgroundRunner:
     )
     # The validator stake snapshot (backend.services.chainsync); survives a down node.
     runner.add_loop("chain-sync", ChainSync(engine, settings).step, idle_s=settings.chain_poll_s)
+    # Reward epochs close on schedule from the database alone (backend.services.epochs).
+    runner.add_periodic(
+        "epochs",
+        CloseScheduler(engine, settings).run,
+        interval_s=min(EPOCH_CHECK_MAX_S, settings.epoch_length_s / 10),
+    )
+    # Roots to the chain, emission draws, epoch statuses (backend.services.submitter).
+    runner.add_loop("submitter", Submitter(engine, settings).step, idle_s=settings.chain_poll_s)
     return runner
 
 

@@ -7,7 +7,9 @@ from fastapi import APIRouter
 from backend.api.routes import (
     auth,
     clips,
+    epochs,
     health,
+    rewards,
     schemas,
     uploads,
     validator,
@@ -34,3 +36,6 @@ api_router.include_router(schemas.router)
 api_router.include_router(validator_config.router)
 api_router.include_router(validator.router)
 api_router.include_router(validators.router)
+api_router.include_router(epochs.router)
+api_router.include_router(epochs.validator_router)
+api_router.include_router(rewards.router)

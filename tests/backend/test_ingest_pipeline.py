@@ -646,7 +646,13 @@ def test_the_app_runs_upload_expiry_in_the_background(make_settings: SettingsFac
             time.sleep(0.05)
         threads = app.state.background.threads
         names = sorted(thread.name for thread in threads)
-        assert names == ["shotbank-chain-sync", "shotbank-consensus", "shotbank-housekeeping"]
+        assert names == [
+            "shotbank-chain-sync",
+            "shotbank-consensus",
+            "shotbank-epochs",
+            "shotbank-housekeeping",
+            "shotbank-submitter",
+        ]
     assert upload_file(settings, "b" * 32).exists()
     with Session(engine) as db:
         expired = db.get(Upload, "a" * 32)
@@ -674,9 +680,11 @@ def test_the_app_ingests_received_clips_with_its_worker_threads(
     assert names == [
         "shotbank-chain-sync",
         "shotbank-consensus",
+        "shotbank-epochs",
         "shotbank-housekeeping",
         "shotbank-ingest-0",
         "shotbank-ingest-1",
+        "shotbank-submitter",
     ]
     done = world.get(clip.id)
     assert (done.status, done.attempts) == (ClipStatus.QUEUED, 1)
