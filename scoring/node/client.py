@@ -1,10 +1,10 @@
 """The validator API from the node's side (``docs/api/validator.md``), and verified downloads.
 
 :class:`ValidatorClient` is the SDK's :class:`~shotbank.client.ShotbankClient` (SIWE
-sign-in, error envelopes, retries of idempotent requests) plus the validator routes:
-node config, leases, reports and the accepted clips' embeddings. It remembers the
-account it signed in with and signs in again, once, when a call answers 401 (the
-session expired while the node ran).
+sign-in, error envelopes, retries of idempotent requests, the public epoch routes) plus
+the validator routes: node config, leases, reports, the accepted clips' embeddings and
+signatures over epoch roots. It remembers the account it signed in with and signs in
+again, once, when a call answers 401 (the session expired while the node ran).
 
 Media is fetched from the lease's ``content_url`` (relative to the backend, or a
 gateway's absolute URL) by a second HTTP client that never carries the session token,
@@ -39,10 +39,12 @@ from scoring.report import ClipScores
 from shotbank import __version__
 from shotbank.client import ApiError, ShotbankClient, UnexpectedResponseError
 from shotbank.client.models import SessionInfo
+from shotbank.rewards.models import Amount
 
 __all__ = [
     "MAX_JOBS_PER_REQUEST",
     "EmbeddingPage",
+    "EpochSignatureReceipt",
     "FetchedContent",
     "Lease",
     "LeaseBatch",
@@ -128,6 +130,15 @@ class EmbeddingPage(_Answer):
     items: tuple[StoredEmbedding, ...] = Field(default=(), max_length=MAX_EMBEDDINGS_PAGE)
     next_cursor: str | None = Field(default=None, max_length=64)
     has_more: bool = False
+
+
+class EpochSignatureReceipt(_Answer):
+    """``POST /validator/epochs/{n}/signatures``: the stake that has signed the root so far."""
+
+    epoch: int = Field(ge=1, lt=2**64)
+    signed_stake: Amount
+    total_stake: Amount
+    quorum_reached: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +279,25 @@ class ValidatorClient(ShotbankClient):
         response = self._signed_in("GET", "/validator/embeddings", idempotent=True, params=params)
         page: EmbeddingPage = _parse(EmbeddingPage, response)
         return page
+
+    def submit_epoch_signature(
+        self, epoch: int, *, root: str, cumulative_total: int, signature: bytes
+    ) -> EpochSignatureReceipt:
+        """Hand in this validator's EIP-712 signature over ``epoch``'s root and total.
+
+        A byte-identical repeat is answered like the first (``200`` instead of ``201``),
+        so it is retried like a read on connection failures and 502/503/504.
+        """
+        body = {
+            "root": root,
+            "cumulative_total": str(cumulative_total),
+            "signature": "0x" + signature.hex(),
+        }
+        response = self._signed_in(
+            "POST", f"/validator/epochs/{epoch}/signatures", idempotent=True, json=body
+        )
+        receipt: EpochSignatureReceipt = _parse(EpochSignatureReceipt, response)
+        return receipt
 
     # --- media ---------------------------------------------------------------------------
 

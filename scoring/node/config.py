@@ -24,6 +24,7 @@ is refused.
 ``SHOTBANK_VALIDATOR_METRICS_PORT`` Prometheus endpoint port (0 disables; host: ``METRICS_HOST``)
 ``SHOTBANK_VALIDATOR_STATE_DIR``    duplicate index, signed-report journal, temp files
 ``SHOTBANK_VALIDATOR_RAY_ADDRESS``  scale inference out over a Ray cluster
+``SHOTBANK_VALIDATOR_EPOCH_POLL_S`` seconds between looks for closed epochs to co-sign (0: off)
 =================================== =======================================================
 """
 
@@ -190,6 +191,9 @@ class NodeSettings(BaseSettings):
     """How often a status line (counts, clips/s) is printed."""
     embeddings_sync_s: float = Field(300.0, gt=0, le=86_400)
     """How often the duplicate index is brought up to date with accepted clips."""
+    epoch_poll_s: float = Field(10.0, ge=0, le=3600)
+    """How often closed epochs are looked for, verified and co-signed (0: never; a node
+    that does not co-sign leaves its stake out of every root's quorum)."""
 
     # --- observability and state ---------------------------------------------------------
     metrics_host: str = Field("127.0.0.1", min_length=1, max_length=253)

@@ -14,14 +14,22 @@ nodes in one process -- tests, a multi-key operator -- never mix their numbers.
 ``shotbank_validator_cid_mismatches_total``             downloads whose bytes were not the
                                                         leased content
 ``shotbank_validator_failures_total{stage}``            ``fetch``, ``score``, ``submit``,
-                                                        ``lease``: errors that lost a job or
-                                                        a round
+                                                        ``lease``, ``epochs``: errors that
+                                                        lost a job or a round
 ``shotbank_validator_fetch_seconds``                    download + verification time
 ``shotbank_validator_score_seconds``                    from handing a clip to the scorer to
                                                         its verdict
 ``shotbank_validator_submit_seconds``                   signing + ``POST /validator/reports``
 ``shotbank_validator_in_flight``                        leases held now
 ``shotbank_validator_stake_wei``                        own active stake at the last check
+``shotbank_validator_epochs_signed_total``              epoch roots verified, signed and
+                                                        handed in
+``shotbank_validator_epochs_refused_total{reason}``     closed epochs whose root the node
+                                                        refused to sign: ``funded_total``,
+                                                        ``previous_cumulative``, ``root``,
+                                                        ``conflict`` (signing record),
+                                                        ``inputs``, ``identity``,
+                                                        ``rejected`` (by the backend)
 ======================================================= ====================================
 """
 
@@ -34,10 +42,20 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.exposition import generate_latest
 
-__all__ = ["LEASE_EVENTS", "STAGES", "NodeMetrics"]
+__all__ = ["EPOCH_REFUSALS", "LEASE_EVENTS", "STAGES", "NodeMetrics"]
 
 LEASE_EVENTS: Final = ("leased", "returned", "expired", "discarded")
-STAGES: Final = ("fetch", "score", "submit", "lease")
+STAGES: Final = ("fetch", "score", "submit", "lease", "epochs")
+#: Why a closed epoch's root was not signed (labels of ``epochs_refused``).
+EPOCH_REFUSALS: Final = (
+    "identity",
+    "funded_total",
+    "previous_cumulative",
+    "inputs",
+    "root",
+    "conflict",
+    "rejected",
+)
 _NAMESPACE: Final = "shotbank_validator"
 #: From a fast LAN fetch of a small clip to a slow scoring queue.
 _LATENCY_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -107,6 +125,19 @@ class NodeMetrics:
             namespace=_NAMESPACE,
             registry=r,
         )
+        self.epochs_signed = Counter(
+            "epochs_signed",
+            "Epoch roots this node verified, signed and handed in.",
+            namespace=_NAMESPACE,
+            registry=r,
+        )
+        self.epochs_refused = Counter(
+            "epochs_refused",
+            "Closed epochs whose published root this node refused to sign, by reason.",
+            ["reason"],
+            namespace=_NAMESPACE,
+            registry=r,
+        )
         # Labelled series exist from the start, so a dashboard sees zeros, not gaps.
         for event in LEASE_EVENTS:
             self.leases.labels(event=event)
@@ -114,6 +145,8 @@ class NodeMetrics:
             self.failures.labels(stage=stage)
         for outcome in ("scored", "failed"):
             self.reports_submitted.labels(outcome=outcome)
+        for reason in EPOCH_REFUSALS:
+            self.epochs_refused.labels(reason=reason)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 

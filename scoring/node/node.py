@@ -13,7 +13,9 @@ error before anything is leased:
 6. load the near-duplicate index from the state dir and bring it up to date with the
    accepted clips' embeddings (``GET /validator/embeddings``);
 7. start the scoring engine, the metrics endpoint, and adopt the leases the backend
-   says this validator still holds (a restart after a crash).
+   says this validator still holds (a restart after a crash);
+8. open the epoch signing record and start co-signing closed epochs' roots on a thread
+   of its own (:mod:`~scoring.node.epochs`; ``epoch_poll_s = 0`` turns it off).
 
 The loop (:meth:`ValidatorNode.run`) keeps up to ``max_leases`` jobs in flight. Each job
 goes ``fetching`` (a download thread streams the media and checks size, SHA-256 and
@@ -64,8 +66,10 @@ from scoring.node.client import (
     ValidatorConfig,
 )
 from scoring.node.config import NodeSettings
+from scoring.node.epochs import EpochCosigner
 from scoring.node.errors import BackendMismatchError, ContentMismatchError, FetchError
 from scoring.node.metrics import NodeMetrics
+from scoring.node.signing_record import SigningRecord
 from scoring.node.stake import StakeStatus, read_stake, require_stake
 from scoring.node.state import NodeState, SignedReport
 from scoring.report import REPORT_SCHEMA_VERSION, ClipScores, Outcome
@@ -174,6 +178,7 @@ class ValidatorNode:
         self._state: NodeState | None = None
         self._client: ValidatorClient | None = None
         self._fetchers: ThreadPoolExecutor | None = None
+        self._cosigner: EpochCosigner | None = None
         self._cancel_fetches = threading.Event()
         self._jobs: dict[str, _Job] = {}
         self._pacer = _Pacer(base_s=settings.poll_interval_s)
@@ -271,6 +276,16 @@ class ValidatorNode:
             self.metrics.serve(s.metrics_host, s.metrics_port)
             log.info("metrics on http://%s:%d/metrics", s.metrics_host, s.metrics_port)
         self._adopt_active_leases()
+        if s.epoch_poll_s > 0:
+            self._cosigner = EpochCosigner(
+                client=self._client,
+                account=self.account,
+                config=config,
+                rpc_url=s.rpc_url,
+                record=SigningRecord.in_state_dir(s.state_dir),
+                metrics=self.metrics,
+            )
+            self._cosigner.start(s.epoch_poll_s)
         self._started_at = time.monotonic()
 
     # --- the loop ------------------------------------------------------------------------
@@ -693,6 +708,9 @@ class ValidatorNode:
             return
         self._closed = True
         self._cancel_fetches.set()
+        if self._cosigner is not None:
+            # Before the session ends: a round in progress finishes with a working client.
+            self._cosigner.close()
         if self._engine is not None:
             with contextlib.suppress(Exception):
                 self._engine.close()

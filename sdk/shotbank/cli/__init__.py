@@ -4,6 +4,8 @@
   (:mod:`~shotbank.cli.contribute`)
 - ``shotbank validator run`` -- a validator node: lease, score, sign and report clips
   (:mod:`~shotbank.cli.validator`; the node itself needs the scoring extra)
+- ``shotbank rewards show|claim`` -- what a wallet earned, and claiming it on chain
+  (:mod:`~shotbank.cli.rewards`)
 
 Modules: :mod:`~shotbank.cli.scan` (finding and checking clips),
 :mod:`~shotbank.cli.state` (what is remembered between runs),
@@ -19,6 +21,7 @@ import click
 from shotbank import __version__
 from shotbank.cli.contribute import contribute
 from shotbank.cli.credentials import KEY_ARGUMENT_REFUSAL, argument_holds_a_key
+from shotbank.cli.rewards import rewards
 from shotbank.cli.validator import validator
 
 __all__ = ["main"]
@@ -41,3 +44,4 @@ def main() -> None:
 
 main.add_command(contribute)
 main.add_command(validator)
+main.add_command(rewards)

@@ -15,6 +15,8 @@ not even be opened (nothing was sent).
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -39,7 +41,11 @@ from shotbank.client.errors import (
 from shotbank.client.models import (
     Clip,
     ClipPage,
+    EpochPage,
+    EpochSummary,
     NonceChallenge,
+    PublishedEpochInputs,
+    Rewards,
     SessionInfo,
     UploadInfo,
     UploadRef,
@@ -48,11 +54,15 @@ from shotbank.client.retry import RETRY_STATUSES, RetryPolicy
 from shotbank.client.settings import ClientSettings
 from shotbank.client.uploads import DEFAULT_CHUNK_SIZE, ProgressCallback, tus_upload
 
-__all__ = ["API_PREFIX", "MAX_PAGE_SIZE", "ShotbankClient"]
+__all__ = ["API_PREFIX", "MAX_EPOCH_INPUTS_BYTES", "MAX_PAGE_SIZE", "ShotbankClient"]
 
 API_PREFIX: Final = "/api/v1"
 #: The backend's upper bound for ``limit`` on list endpoints.
 MAX_PAGE_SIZE: Final = 100
+#: Largest ``/epochs/{n}/inputs`` body read. An epoch at the API's limits (a million clips,
+#: ten million previous accounts) is larger; real ones are a few megabytes.
+MAX_EPOCH_INPUTS_BYTES: Final = 512 * 1024 * 1024
+_ADDRESS: Final = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _TUS: Final = {"Tus-Resumable": "1.0.0"}
 _SIGN_IN_STATEMENT: Final = "Sign in to Shotbank."
 
@@ -144,6 +154,7 @@ class ShotbankClient:
         idempotent: bool,
         auth: bool = True,
         headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
         all_headers = {**(self._auth_headers() if auth else {}), **(headers or {})}
@@ -151,7 +162,10 @@ class ShotbankClient:
         url = self.base_url + API_PREFIX + path
         for attempt in range(1, attempts + 1):
             try:
-                response = self._http.request(method, path, headers=all_headers, **kwargs)
+                if max_bytes is None:
+                    response = self._http.request(method, path, headers=all_headers, **kwargs)
+                else:
+                    response = self._bounded(method, path, all_headers, max_bytes, kwargs)
             except httpx.TransportError as exc:
                 # A refused connection sent nothing, so even a non-idempotent call may repeat.
                 if not (idempotent or isinstance(exc, httpx.ConnectError)) or attempt == attempts:
@@ -169,6 +183,38 @@ class ShotbankClient:
                 raise api_error(response.status_code, response.content)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _bounded(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        max_bytes: int,
+        kwargs: Mapping[str, Any],
+    ) -> httpx.Response:
+        """``request``, reading at most ``max_bytes`` of the body (a larger one is refused
+        as soon as it shows, without being held in memory)."""
+        request = self._http.build_request(method, path, headers=headers, **kwargs)
+        response = self._http.send(request, stream=True)
+        try:
+            announced = response.headers.get("content-length", "")
+            too_large = announced.isdigit() and int(announced) > max_bytes
+            body = bytearray()
+            if not too_large:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > max_bytes:
+                        too_large = True
+                        break
+        finally:
+            response.close()
+        if too_large:
+            raise UnexpectedResponseError(
+                f"{method} {request.url.path} answered more than {max_bytes} bytes"
+            )
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=bytes(body), request=request
+        )
 
     @staticmethod
     def _parse(model: type[_Model], response: httpx.Response) -> _Model:
@@ -360,3 +406,73 @@ class ShotbankClient:
             if done(clip) or time.monotonic() >= deadline:
                 return clip
             self._sleep(min(interval_s, max(deadline - time.monotonic(), 0.0)))
+
+    # --- rewards -------------------------------------------------------------------------
+
+    def epochs(self, *, limit: int = 20, before: int | None = None) -> EpochPage:
+        """Closed epochs, newest first: ``limit`` (1..100) of them, older than ``before``."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be within 1..{MAX_PAGE_SIZE}")
+        params: dict[str, int] = {"limit": limit}
+        if before is not None:
+            params["before"] = before
+        response = self._request("GET", "/epochs", idempotent=True, auth=False, params=params)
+        return self._parse(EpochPage, response)
+
+    def epoch(self, epoch: int) -> EpochSummary:
+        """One closed epoch (``404 epoch_not_found`` for an unknown or open one)."""
+        response = self._request(
+            "GET", f"/epochs/{_epoch_number(epoch)}", idempotent=True, auth=False
+        )
+        return self._parse(EpochSummary, response)
+
+    def epoch_inputs(
+        self, epoch: int, *, max_bytes: int = MAX_EPOCH_INPUTS_BYTES
+    ) -> PublishedEpochInputs:
+        """The published inputs of a closed epoch and the backend's result.
+
+        Recompute with ``shotbank.rewards.allocate(published.inputs)`` and compare. A body
+        over ``max_bytes`` or one that is not valid inputs raises
+        :class:`UnexpectedResponseError`; ``409 epoch_open`` while the epoch is open.
+        """
+        from shotbank.rewards import EpochInputs, EpochResult, RewardsError
+
+        response = self._request(
+            "GET",
+            f"/epochs/{_epoch_number(epoch)}/inputs",
+            idempotent=True,
+            auth=False,
+            max_bytes=max_bytes,
+        )
+        where = f"GET {response.request.url.path}"
+        try:
+            body = json.loads(response.content)
+        except ValueError as exc:
+            raise UnexpectedResponseError(f"{where} answered a body that is not JSON") from exc
+        if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
+            raise UnexpectedResponseError(f"{where} answered no inputs with a result")
+        result = body.pop("result")
+        try:
+            return PublishedEpochInputs(
+                inputs=EpochInputs.model_validate(body), result=EpochResult.model_validate(result)
+            )
+        except ValidationError as exc:
+            raise UnexpectedResponseError(
+                f"{where} answered inputs that do not validate: {exc.error_count()} "
+                f"problem(s), first: {exc.errors(include_url=False)[0]['msg']}"
+            ) from exc
+        except RewardsError as exc:
+            raise UnexpectedResponseError(f"{where} answered inconsistent inputs: {exc}") from exc
+
+    def rewards(self, address: str) -> Rewards:
+        """What ``address`` earned, claimed and can claim now, with the claim's proof."""
+        if not _ADDRESS.match(address):
+            raise ValueError(f"not a 20-byte hex address: {address!r}")
+        response = self._request("GET", f"/rewards/{address}", idempotent=True, auth=False)
+        return self._parse(Rewards, response)
+
+
+def _epoch_number(epoch: int) -> int:
+    if isinstance(epoch, bool) or not 1 <= epoch < 2**64:
+        raise ValueError(f"not an epoch number: {epoch!r}")
+    return epoch

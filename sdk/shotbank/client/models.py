@@ -1,24 +1,46 @@
 """What the backend answers, as pydantic models (the client's side of the HTTP boundary).
 
 Models ignore members they do not know, so a newer server does not break an older SDK;
-statuses are plain strings for the same reason (compare them with :class:`ClipStatus`).
+statuses are plain strings for the same reason (compare them with :class:`ClipStatus`,
+:class:`EpochStatus`). Token amounts are ``int`` base units here and decimal strings in
+JSON (:data:`shotbank.rewards.Amount`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, Final, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shotbank.chain.deployments import ChecksumAddressStr
+from shotbank.rewards.models import Amount
+
+if TYPE_CHECKING:
+    from shotbank.rewards import EpochInputs, EpochResult
 
 __all__ = [
+    "MAX_PROOF_LENGTH",
+    "MAX_REWARD_EPOCHS",
     "PENDING_STATUSES",
     "Clip",
     "ClipPage",
     "ClipReason",
     "ClipStatus",
+    "EpochClipCounts",
+    "EpochPage",
+    "EpochRuleInfo",
+    "EpochSignatures",
+    "EpochStatus",
+    "EpochSubmission",
+    "EpochSummary",
     "NonceChallenge",
+    "PublishedEpochInputs",
+    "RewardClaim",
+    "RewardEpoch",
+    "Rewards",
     "SessionInfo",
     "UploadInfo",
     "UploadRef",
@@ -135,3 +157,137 @@ class ClipPage(_Answer):
 
     items: tuple[Clip, ...]
     next_cursor: str | None = None
+
+
+# --- rewards -----------------------------------------------------------------------------
+
+#: A proof has one hash per tree level: 2**64 leaves would need 64.
+MAX_PROOF_LENGTH: Final = 64
+#: ``GET /rewards/{address}`` lists the newest 50 epochs; some room for a newer server.
+MAX_REWARD_EPOCHS: Final = 200
+#: Most signers listed for one epoch (the validator set is far smaller).
+_MAX_SIGNERS: Final = 100_000
+
+#: A 32-byte value as ``0x`` hex, kept in lower case.
+_Bytes32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$"), AfterValidator(str.lower)]
+
+
+class EpochStatus(StrEnum):
+    """Where an epoch is in its life (``docs/api/rewards.md``, "Epoch life cycle")."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    CLAIMABLE = "claimable"
+    EMPTY = "empty"
+    SUPERSEDED = "superseded"
+    CANCELLED = "cancelled"
+
+
+class EpochRuleInfo(_Answer):
+    """The allocation rule an epoch was computed with (its version and parameters)."""
+
+    version: str = Field(max_length=64)
+    validator_share_bps: int = Field(ge=0, le=10_000)
+    contributor_cap_bps: int = Field(ge=0, le=10_000)
+
+
+class EpochClipCounts(_Answer):
+    """How many clips decided in the epoch were accepted and rejected."""
+
+    accepted: int = Field(ge=0)
+    rejected: int = Field(ge=0)
+
+
+class EpochSignatures(_Answer):
+    """The validators' signatures collected so far over the epoch's root."""
+
+    signed_stake: Amount
+    total_stake: Amount
+    signers: tuple[ChecksumAddressStr, ...] = Field(default=(), max_length=_MAX_SIGNERS)
+
+
+class EpochSubmission(_Answer):
+    """The root's way onto the chain (all ``None`` until it is submitted)."""
+
+    snapshot_block: int | None = Field(default=None, ge=0)
+    tx_hash: _Bytes32 | None = None
+    block_number: int | None = Field(default=None, ge=0)
+    claimable_at: datetime | None = None
+
+
+class EpochSummary(_Answer):
+    """``GET /epochs/{n}``: a closed epoch, its pool, its root and where the root is."""
+
+    epoch: int = Field(ge=1, lt=2**64)
+    status: str = Field(max_length=32)
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+    chain_id: int = Field(ge=1, lt=2**64)
+    distributor: ChecksumAddressStr
+    rule: EpochRuleInfo
+    funding_block: int = Field(ge=0)
+    funded_total: Amount
+    previous_epoch: int | None = Field(default=None, ge=1, lt=2**64)
+    previous_cumulative_total: Amount
+    pool: Amount
+    contributor_pool: Amount
+    validator_pool: Amount
+    allocated: Amount
+    carry: Amount
+    root: _Bytes32 | None = None
+    cumulative_total: Amount
+    inputs_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    clips: EpochClipCounts | None = None
+    accounts: int | None = Field(default=None, ge=0)
+    signatures: EpochSignatures | None = None
+    submission: EpochSubmission | None = None
+
+
+class EpochPage(_Answer):
+    """``GET /epochs``: epochs newest first, and where the next (older) page starts."""
+
+    epochs: tuple[EpochSummary, ...] = Field(max_length=100)
+    next_before: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedEpochInputs:
+    """``GET /epochs/{n}/inputs``: what ``shotbank.rewards.allocate`` takes, and the
+    backend's own result, to recompute and compare."""
+
+    inputs: EpochInputs
+    result: EpochResult
+
+
+class RewardClaim(_Answer):
+    """What ``RewardDistributor.claim(account, cumulative_amount, proof)`` needs."""
+
+    epoch: int = Field(ge=1, lt=2**64)
+    root: _Bytes32
+    cumulative_amount: Amount
+    proof: tuple[_Bytes32, ...] = Field(max_length=MAX_PROOF_LENGTH)
+    distributor: ChecksumAddressStr
+    chain_id: int = Field(ge=1, lt=2**64)
+
+
+class RewardEpoch(_Answer):
+    """One epoch in which the address earned."""
+
+    epoch: int = Field(ge=1, lt=2**64)
+    amount: Amount
+    cumulative: Amount
+    status: str = Field(max_length=32)
+
+
+class Rewards(_Answer):
+    """``GET /rewards/{address}``: earned, claimed, claimable, pending, and the claim."""
+
+    address: ChecksumAddressStr
+    earned: Amount
+    claimed: Amount
+    claimable: Amount
+    pending: Amount
+    claim: RewardClaim | None = None
+    epochs: tuple[RewardEpoch, ...] = Field(default=(), max_length=MAX_REWARD_EPOCHS)
