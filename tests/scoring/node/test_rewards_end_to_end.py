@@ -427,7 +427,7 @@ def test_three_contributors_are_paid_exactly_what_the_rule_gives_over_two_epochs
     assert token.balance_of(one.address) - before[one.address] == expected[one.address]
 
     # Epoch 2: new clips; the claims are cumulative, each pays only the new part.
-    uploads: dict[str, list[str]] = {
+    uploads = {
         one.address: upload(
             network,
             one,
@@ -437,7 +437,7 @@ def test_three_contributors_are_paid_exactly_what_the_rule_gives_over_two_epochs
             network, two, [(_clip(folder, "b3", _scene("red", "star", 22)), "A red star.")]
         ),
     }
-    before = {address: token.balance_of(address) for address in accounts}
+    before = {wallet.address: token.balance_of(wallet.address) for wallet in wallets}
     summary2, expected2 = run_epoch(network, 2, uploads, accounts)
     assert summary2["previous_epoch"] == 1
     assert one.address in expected2
