@@ -32,7 +32,7 @@ from backend.core.config import Settings
 from backend.core.db import create_db_engine
 from backend.core.migrate import upgrade_to_head
 from backend.models.clips import Clip, ClipStatus
-from backend.models.epochs import Epoch, SignatureSubmission
+from backend.models.epochs import ClaimView, Epoch, SignatureSubmission
 from backend.models.rewardchain import RewardFunding
 from backend.models.scoring import ClipScoring, DecisionTrigger, Lease, LeaseState, Report
 from backend.models.stakes import ValidatorStake
@@ -365,6 +365,16 @@ class ChainWorld(EpochWorld):
         rpc(self.w3, "evm_increaseTime", seconds)
         rpc(self.w3, "evm_mine")
 
+    def claim(self, account: LocalAccount, claim: ClaimView) -> int:
+        """Send a served claim (``rewards_of(...).claim``) from ``account`` as the
+        contributor's wallet would; how much its token balance rose."""
+        before = self.token.balance_of(account.address)
+        call = self.distributor_contract.claim(
+            account.address, int(claim.cumulative_amount), claim.proof
+        )
+        send_call(self.w3, account, call)
+        return self.token.balance_of(account.address) - before
+
     def root_submissions(self) -> list[dict[str, Any]]:
         """Every ``RootSubmitted`` event on the chain, oldest first."""
         events = self.distributor_contract.contract.events.RootSubmitted.get_logs(from_block=0)
@@ -398,13 +408,13 @@ def make_chain_world(
         send_call(w3, account, token.approve(registry.address, amount))
         rpc(w3, "evm_mine")  # a stake checkpoint written in the estimate's block costs less
         send_call(w3, account, registry.stake(amount))
+    # Overrides win over these (a reorg test keeps transactions unconfirmed for a while).
+    defaults: dict[str, Any] = {"chain_confirmations": 0, "outbox_confirmations": 0}
     settings: Settings = settings_for(
         chain_rpc_url=node.url,
-        chain_confirmations=0,
-        outbox_confirmations=0,
         chain_poll_s=0.05,
         operator_key="0x" + bytes(operator.key).hex(),
-        **overrides,
+        **(defaults | overrides),
     )
     base = make_world(settings, deployment)
     world = ChainWorld(
