@@ -67,9 +67,12 @@ bench-dedup:
 	$(PY) -m benchmarks.scoring.dedup_index $(ARGS)
 
 # Epoch close at 10,000 accepted clips: allocation, rewards tree, all proofs, one proof
-# served; see benchmarks/README.md. Options: ARGS="--clips 100000 --repeat 3".
+# served; then the same on the real backend (close_epoch on SQLite, GET /rewards through
+# uvicorn); see benchmarks/README.md. Options: ARGS="--clips 100000 --repeat 3" for the
+# first, BACKEND_ARGS="--clips 100000 --database postgresql" for the second.
 bench-rewards:
 	$(PY) -m benchmarks.rewards.epoch_close $(ARGS)
+	$(PY) -m benchmarks.rewards.backend_epoch $(BACKEND_ARGS)
 
 # Retrain the in-project CLIP model (a few minutes on CPU) and re-pin its weights; tests never do.
 tiny-clip:
