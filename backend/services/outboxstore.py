@@ -42,6 +42,7 @@ from backend.errors import ConfigurationError
 from backend.models.rewardchain import MAX_ERROR_CHARS, OutboxAttempt, OutboxTransaction
 from shotbank.chain.outbox import (
     FINAL_STATUSES,
+    MAX_WATCHED,
     AttemptKind,
     NewTx,
     Outbox,
@@ -195,6 +196,28 @@ class SqlOutboxStore:
                     col(OutboxTransaction.status).not_in(_FINAL),
                 )
                 .order_by(col(OutboxTransaction.nonce))
+            ).all()
+            return self._load(session, rows)
+
+    def recently_final(
+        self, *, chain_id: int, sender: str, since_block: int, limit: int = MAX_WATCHED
+    ) -> list[OutboxTx]:
+        """See ``OutboxStore.recently_final``.
+
+        ``ix_tx_outbox_chain_id_sender_status_nonce`` narrows the scan to the sender's
+        final rows; the block condition is checked on those.
+        """
+        with Session(self.engine) as session:
+            rows = session.scalars(
+                select(OutboxTransaction)
+                .where(
+                    col(OutboxTransaction.chain_id) == chain_id,
+                    col(OutboxTransaction.sender) == sender,
+                    col(OutboxTransaction.status).in_(_FINAL),
+                    col(OutboxTransaction.block_number) >= since_block,
+                )
+                .order_by(col(OutboxTransaction.nonce))
+                .limit(limit)
             ).all()
             return self._load(session, rows)
 

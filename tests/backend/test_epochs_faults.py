@@ -444,3 +444,100 @@ def test_a_validator_that_signs_two_roots_for_an_epoch_is_slashed_by_anyone_and_
     assert (claim.epoch, int(claim.cumulative_amount)) == (2, contributor_owed)
     assert world.claim(contributor, claim) == contributor_owed
     _assert_second_claim_pays_nothing(world, contributor, claim)
+
+
+# --- a reorg deeper than the outbox's confirmations -------------------------------------------
+
+
+@pytest.fixture
+def eager_world(
+    upload_settings: SettingsFactory, anvil: AnvilNode, anvil_w3: Web3, dev_keys: list[LocalAccount]
+) -> Iterator[ChainWorld]:
+    """:func:`world` with an outbox that deems a mined transaction final at once, so any
+    reorg that drops the root's block is deeper than its confirmations."""
+    built = make_chain_world(
+        upload_settings, anvil, anvil_w3, dev_keys, ingest_workers=0, outbox_confirmations=0
+    )
+    yield built
+    built.engine.dispose()
+
+
+def test_a_reorg_deeper_than_the_outbox_confirmations_still_ends_with_one_root_and_a_paying_claim(
+    eager_world: ChainWorld, dev_keys: list[LocalAccount], caplog: pytest.LogCaptureFixture
+) -> None:
+    world, contributor = eager_world, dev_keys[7]
+    _small, middle, large = world.validators
+    votes = [(v.address, scores(0.8)) for v in world.validators]
+    world.decide(contributor.address, votes)
+    world.decide(address(), votes)
+    world.sync()
+    closed = epochs.close_epoch(world.engine, settings=world.settings)
+    assert closed.root is not None
+    assert world.sign(1, middle, large)
+    world.pass_time(5)
+
+    fork = rpc(world.w3, "evm_snapshot")
+    submitter = Submitter(world.engine, world.settings)
+    world.advance(submitter)
+    epoch = world.epoch(1)
+    assert epoch.status == EpochStatus.SUBMITTED
+    root_tx_id = epoch.root_tx_id
+    assert root_tx_id is not None
+    [dropped] = world.root_submissions()
+    final = submitter.outbox().get(root_tx_id)
+    assert (final.status, final.mined_hash) == (TxStatus.CONFIRMED, dropped["tx"])
+
+    # The other branch, without the root's block: the final root transaction and the
+    # emission draw are gone, and the operator's nonce with them.
+    old_head = world.w3.eth.block_number
+    assert rpc(world.w3, "evm_revert", fork) is True
+    world.mine(old_head - world.w3.eth.block_number + 2)
+    assert world.root_submissions() == []
+    assert world.w3.eth.get_transaction_count(world.operator.address) == 0
+    world.sync()
+    with Session(world.engine) as db:
+        assert rewardsync.root_event(db, 1) is None
+
+    # The outbox still watches its final transactions: it sends the same bytes again.
+    with caplog.at_level(logging.WARNING, logger="shotbank.chain.outbox"):
+        submitter.step()
+    assert "reorged out after it was final (deeper than 1 confirmations)" in caplog.text
+    assert world.epoch(1).status == EpochStatus.SUBMITTING
+    [resent] = world.root_submissions()
+    assert resent["tx"] == dropped["tx"]
+    resent_receipt = world.w3.eth.get_transaction_receipt(HexBytes(resent["tx"]))
+    assert resent_receipt["blockNumber"] > old_head
+
+    world.advance(submitter)
+    epoch = world.epoch(1)
+    assert (epoch.status, epoch.root_tx_id, epoch.tx_hash, epoch.block_number) == (
+        EpochStatus.SUBMITTED,
+        root_tx_id,
+        resent["tx"],
+        resent_receipt["blockNumber"],
+    )
+    landed = submitter.outbox().get(root_tx_id)
+    assert (landed.status, landed.mined_hash, landed.block_hash) == (
+        TxStatus.CONFIRMED,
+        resent["tx"],
+        _tx_hash(resent_receipt["blockHash"]),
+    )
+    # Exactly one root on the canonical chain, one outbox row per mined transaction.
+    assert [(s["epoch"], "0x" + s["root"].hex()) for s in world.root_submissions()] == [
+        (1, closed.root)
+    ]
+    assert [tx.id for tx in _root_transactions(world)] == [root_tx_id]
+    with Session(world.engine) as db:
+        rows = db.execute(select(OutboxTransaction)).scalars().all()
+    assert {row.status for row in rows} == {TxStatus.CONFIRMED.value}
+    assert world.w3.eth.get_transaction_count(world.operator.address) == len(rows) == 2
+
+    world.pass_time(CHALLENGE_WINDOW_S + 1)
+    world.advance(submitter)
+    assert world.epoch(1).status == EpochStatus.CLAIMABLE
+    claim = _claim_view(world, contributor.address)
+    owed = _cumulative(world, 1)[contributor.address]
+    assert owed > 0
+    assert (claim.epoch, claim.root, int(claim.cumulative_amount)) == (1, closed.root, owed)
+    assert world.claim(contributor, claim) == owed
+    _assert_second_claim_pays_nothing(world, contributor, claim)

@@ -239,6 +239,38 @@ def test_update_sets_status_times_and_mined_block_and_always_writes_the_error(
     assert contract_store.get(tx.id + 1000) is None
 
 
+def test_recently_final_are_the_mined_final_ones_from_a_block_on_in_nonce_order(
+    contract_store: OutboxStore,
+) -> None:
+    outcomes: list[tuple[str, TxStatus, int | None]] = [
+        ("a", TxStatus.CONFIRMED, 9),  # mined before the window
+        ("b", TxStatus.CONFIRMED, 10),
+        ("c", TxStatus.REVERTED, 11),
+        ("d", TxStatus.DROPPED, None),  # final, never mined
+        ("e", TxStatus.MINED, 12),  # mined, not final: the open transactions' business
+        ("f", TxStatus.CANCELLED, 12),
+        ("g", TxStatus.CONFIRMED, 13),
+    ]
+    txs = [_create(contract_store, key)[0] for key, _status, _block in outcomes]
+    # Another sender's and another chain's, final in the window: never listed.
+    txs += [_create(contract_store, "x", sender=BOB)[0], _create(contract_store, "x", chain=1)[0]]
+    outcomes += [("x", TxStatus.CONFIRMED, 11)] * 2
+    for tx, (_key, status, block) in zip(txs, outcomes, strict=True):
+        mined = None if block is None else (f"0x{tx.id:064x}", block, f"0x{block:064x}")
+        contract_store.update(tx.id, now=30.0, status=status, mined=mined)
+    listed = contract_store.recently_final(chain_id=CHAIN, sender=ALICE, since_block=10)
+    assert [(tx.key, tx.nonce, tx.status, tx.block_number) for tx in listed] == [
+        ("b", 1, TxStatus.CONFIRMED, 10),
+        ("c", 2, TxStatus.REVERTED, 11),
+        ("f", 5, TxStatus.CANCELLED, 12),
+        ("g", 6, TxStatus.CONFIRMED, 13),
+    ]
+    assert listed[0] == contract_store.get(txs[1].id)  # attempts included
+    limited = contract_store.recently_final(chain_id=CHAIN, sender=ALICE, since_block=0, limit=2)
+    assert [tx.key for tx in limited] == ["a", "b"]
+    assert contract_store.recently_final(chain_id=CHAIN, sender=ALICE, since_block=14) == []
+
+
 # --- only the backend store: long errors, concurrency -------------------------------------
 
 

@@ -11,7 +11,8 @@ Every transaction goes through four steps, and the durable record always comes f
 3. reconcile -- every :meth:`Outbox.process` looks up the receipts of *all* stored
    attempts of each open transaction and the sender's on-chain nonce. A receipt means
    mined; the nonce used with no receipt of ours means someone else used it (dropped).
-   Re-sending the same raw bytes is harmless: same hash, same nonce.
+   Recently final transactions are checked too, against reorgs deeper than the
+   confirmations (below). Re-sending the same raw bytes is harmless: same hash, same nonce.
 4. bump -- a transaction not mined after ``bump_after_s`` gets a replacement attempt
    with the *same nonce* and fees raised by ``bump_percent``; since all attempts share
    the nonce, exactly one of them can land.
@@ -19,12 +20,23 @@ Every transaction goes through four steps, and the durable record always comes f
 A mined transaction becomes final after ``confirmations`` blocks; if its receipt
 disappears first (a reorg), it goes back to ``sent`` and is re-broadcast.
 
+Final is not forever: a reorg deeper than ``confirmations`` can still take a final
+transaction's block away, and with it the sender's nonce, so a later transaction would
+wait behind a nonce gap for good. For ``reorg_watch_blocks`` blocks after a final
+transaction was mined, every :meth:`Outbox.process` checks that its recorded block is
+still canonical (one store query, one ``eth_getBlockByNumber`` per distinct block). When
+it is not and none of its attempts has a receipt any more, the transaction goes back to
+``sent`` and step 2 re-broadcasts the same signed bytes, in nonce order with the rest:
+same nonce, so exactly one attempt can land. When an attempt was mined again in another
+block, it goes back to ``mined`` and is confirmed anew.
+
 One :class:`Outbox` drives one sender account at a time; the store's nonce reservation
 is atomic, so a second process that only *enqueues* is safe too.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +50,12 @@ from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    BlockNotFound,
+    ContractLogicError,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.types import TxParams, Wei
 
 from shotbank.chain.abi import describe_revert
@@ -52,6 +69,7 @@ from shotbank.chain.errors import (
 
 __all__ = [
     "FINAL_STATUSES",
+    "MAX_WATCHED",
     "AttemptKind",
     "NewTx",
     "Outbox",
@@ -63,6 +81,8 @@ __all__ = [
     "TxIntent",
     "TxStatus",
 ]
+
+_log = logging.getLogger(__name__)
 
 
 class TxStatus(StrEnum):
@@ -84,10 +104,17 @@ class TxStatus(StrEnum):
     """Final: the nonce was used by a transaction that is none of our attempts."""
 
 
-#: Statuses after which the outbox no longer touches a transaction.
+#: Statuses after which the outbox no longer drives a transaction (it only re-opens one that
+#: a reorg deeper than the confirmations took away; ``OutboxPolicy.reorg_watch_blocks``).
 FINAL_STATUSES: Final = frozenset(
     {TxStatus.CONFIRMED, TxStatus.REVERTED, TxStatus.CANCELLED, TxStatus.DROPPED}
 )
+
+_FINAL_VALUES: Final = tuple(sorted(status.value for status in FINAL_STATUSES))
+
+#: Most final transactions one :meth:`Outbox.process` checks against deep reorgs (the
+#: lowest nonces first; the rest are checked once those are open again).
+MAX_WATCHED: Final = 256
 
 
 class AttemptKind(StrEnum):
@@ -161,7 +188,7 @@ class OutboxTx(BaseModel):
 
     @property
     def final(self) -> bool:
-        """Whether the outbox is done with this transaction."""
+        """Whether the outbox is done with this transaction (barring a deep reorg)."""
         return self.status in FINAL_STATUSES
 
     @property
@@ -206,6 +233,13 @@ class OutboxStore(Protocol):
         """The sender's transactions that are not final, by ascending nonce."""
         ...
 
+    def recently_final(
+        self, *, chain_id: int, sender: str, since_block: int, limit: int = MAX_WATCHED
+    ) -> list[OutboxTx]:
+        """The sender's final transactions that were mined at block ``since_block`` or
+        later (those with a recorded block), by ascending nonce, at most ``limit``."""
+        ...
+
     def add_attempt(self, tx_id: int, attempt: TxAttempt, *, now: float) -> None:
         """Persist a new attempt (before it is broadcast)."""
         ...
@@ -248,6 +282,7 @@ CREATE TABLE IF NOT EXISTS outbox_tx (
     UNIQUE (chain_id, sender, nonce)
 );
 CREATE INDEX IF NOT EXISTS outbox_tx_open ON outbox_tx (chain_id, sender, status, nonce);
+CREATE INDEX IF NOT EXISTS outbox_tx_mined ON outbox_tx (chain_id, sender, block_number);
 CREATE TABLE IF NOT EXISTS outbox_attempt (
     id INTEGER PRIMARY KEY,
     tx_id INTEGER NOT NULL REFERENCES outbox_tx (id),
@@ -420,6 +455,18 @@ class SqliteOutboxStore:
         rows = [row for row in rows if row["status"] not in final]
         return [tx for tx in (self._load(row) for row in rows) if tx is not None]
 
+    def recently_final(
+        self, *, chain_id: int, sender: str, since_block: int, limit: int = MAX_WATCHED
+    ) -> list[OutboxTx]:
+        """See :meth:`OutboxStore.recently_final` (a range of index ``outbox_tx_mined``)."""
+        # One placeholder per final status; a fifth status fails every call, loudly.
+        rows = self._db.execute(
+            "SELECT * FROM outbox_tx WHERE chain_id = ? AND sender = ? AND block_number >= ?"
+            " AND status IN (?, ?, ?, ?) ORDER BY nonce LIMIT ?",
+            (chain_id, sender, since_block, *_FINAL_VALUES, limit),
+        ).fetchall()
+        return [tx for tx in (self._load(row) for row in rows) if tx is not None]
+
     def add_attempt(self, tx_id: int, attempt: TxAttempt, *, now: float) -> None:
         """See :meth:`OutboxStore.add_attempt`."""
         with self._write() as db:
@@ -476,6 +523,9 @@ class OutboxPolicy(BaseModel):
     """``maxFeePerGas = base fee * this + tip`` for new transactions."""
     gas_margin_percent: int = Field(default=20, ge=0, le=200)
     """Added to ``eth_estimateGas`` when the intent does not fix the gas."""
+    reorg_watch_blocks: int = Field(default=128, ge=0, le=100_000)
+    """Blocks after its block during which a final transaction is still checked against
+    reorgs deeper than ``confirmations`` (and re-sent if one took it away); 0: never."""
 
 
 _ALREADY_KNOWN = ("already known", "already imported", "known transaction")
@@ -633,7 +683,8 @@ class Outbox:
         return tx
 
     def process(self) -> list[OutboxTx]:
-        """One pass over open transactions: reconcile, broadcast, bump, confirm.
+        """One pass over open transactions: reconcile, broadcast, bump, confirm (after
+        re-opening recently final ones that a reorg deeper than the confirmations undid).
 
         Returns the open transactions' new states. A node that cannot be reached raises
         :class:`NodeUnavailableError` after the store is up to date with what was
@@ -641,6 +692,9 @@ class Outbox:
         """
         head = int(self.w3.eth.block_number)
         used_nonce = int(self.w3.eth.get_transaction_count(self.sender, "latest"))
+        # Before the open ones are read: a final transaction a deep reorg took away is
+        # open again and re-sent below, in nonce order with the others.
+        self._reopen_reorged(head)
         results = []
         for tx in self.store.open_transactions(chain_id=self.chain_id, sender=self.sender):
             results.append(self._process_one(tx, head=head, used_nonce=used_nonce))
@@ -750,9 +804,83 @@ class Outbox:
             self._broadcast(tx, latest)
         return self.get(tx.id)
 
+    def _reopen_reorged(self, head: int) -> None:
+        """Put final transactions whose block a reorg took away back into the life cycle
+        (see the module docstring)."""
+        watch = self.policy.reorg_watch_blocks
+        if watch == 0:
+            return
+        recent = self.store.recently_final(
+            chain_id=self.chain_id, sender=self.sender, since_block=max(head - watch, 0)
+        )
+        depth = max(self.policy.confirmations, 1)
+        canonical: dict[int, str | None] = {}
+        for tx in recent:
+            if tx.block_number is None or tx.block_hash is None:
+                continue
+            if tx.block_number not in canonical:
+                canonical[tx.block_number] = self._block_hash(tx.block_number)
+            if canonical[tx.block_number] == tx.block_hash:
+                continue
+            # Only now the receipts: a block that is still canonical costs no lookup.
+            found = self._receipt(tx)
+            now = self._clock()
+            if found is None:
+                # The nonce is free again on this branch. ``last_sent_at`` now: the same
+                # bytes go out first, a fee bump only if they are not mined in time.
+                note = f"reorged out after it was final (deeper than {depth} confirmations)"
+                _log.warning(
+                    "outbox transaction %d (key %r, nonce %d, block %d) %s; sending it again",
+                    tx.id,
+                    tx.key,
+                    tx.nonce,
+                    tx.block_number,
+                    note,
+                )
+                self.store.update(
+                    tx.id,
+                    now=now,
+                    status=TxStatus.SENT,
+                    last_sent_at=now,
+                    clear_mined=True,
+                    error=note,
+                )
+                continue
+            attempt, receipt = found
+            block_hash = "0x" + bytes(receipt["blockHash"]).hex()
+            if block_hash == tx.block_hash:
+                # The node's answers disagree (a receipt in a block it calls uncanonical):
+                # nothing is known for sure; look again on the next pass.
+                continue
+            # Mined again, in another block: confirmed anew from there.
+            _log.warning(
+                "outbox transaction %d (key %r, nonce %d) moved from block %d to block %d in"
+                " a reorg deeper than %d confirmations",
+                tx.id,
+                tx.key,
+                tx.nonce,
+                tx.block_number,
+                int(receipt["blockNumber"]),
+                depth,
+            )
+            self.store.update(
+                tx.id,
+                now=now,
+                status=TxStatus.MINED,
+                mined=(attempt.tx_hash, int(receipt["blockNumber"]), block_hash),
+                error=f"mined in another block after a reorg deeper than {depth} confirmations",
+            )
+
+    def _block_hash(self, block_number: int) -> str | None:
+        """The canonical block hash at ``block_number``; None beyond the head."""
+        try:
+            block = self.w3.eth.get_block(block_number)
+        except BlockNotFound:
+            return None
+        return "0x" + bytes(block["hash"]).hex() if block.get("hash") else None
+
     def _canonical(self, block_number: int, block_hash: str) -> bool:
-        block = self.w3.eth.get_block(block_number)
-        return "0x" + bytes(block["hash"]).hex() == block_hash if block.get("hash") else False
+        return self._block_hash(block_number) == block_hash
 
     def _node_knows(self, tx_hash: str) -> bool:
         try:
