@@ -165,6 +165,8 @@ def test_a_crash_between_the_broadcast_and_the_receipt_ends_with_one_root_transa
     assert tx is not None
     crashed.outbox().process()  # broadcast (and mined); the receipt was never read
     assert world.epoch(1).status == EpochStatus.SUBMITTING
+    # Emission accrues per second of chain time: let one pass, so there is some to draw.
+    world.pass_time(1)
 
     restarted = Submitter(world.engine, world.settings)
     world.advance(restarted, rounds=4)
