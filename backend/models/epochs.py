@@ -49,6 +49,7 @@ __all__ = [
     "EpochAllocation",
     "EpochClip",
     "EpochDocument",
+    "EpochFunding",
     "EpochPage",
     "EpochSignature",
     "EpochStatus",
@@ -71,6 +72,8 @@ MAX_RULE_JSON_CHARS: Final = 1000
 MAX_PROOF_JSON_CHARS: Final = 32 * (HASH_CHARS + 4)
 #: Longest stored signature: ``0x`` + 65 bytes in hex.
 SIGNATURE_CHARS: Final = 2 + 130
+#: Longest stored funding breakdown JSON: five uint256 decimal strings and their names.
+MAX_FUNDING_JSON_CHARS: Final = 600
 #: Longest stored problem note.
 MAX_NOTE_CHARS: Final = 2000
 #: Most epochs on one page of ``GET /epochs``.
@@ -153,6 +156,9 @@ class Epoch(SQLModel, table=True):
     rejected_clips: int = Field(default=0, ge=0)
     accounts: int = Field(default=0, ge=0)
     """Accounts in the epoch's rewards tree."""
+    funding_json: str | None = Field(default=None, sa_type=Text, max_length=MAX_FUNDING_JSON_CHARS)
+    """Where the pool came from (:class:`EpochFunding` as JSON), fixed at close; ``None``
+    for epochs closed before it was recorded."""
 
     # --- submission -------------------------------------------------------------------
     snapshot_block: int | None = Field(default=None, sa_type=BigInteger, ge=0)
@@ -280,6 +286,26 @@ class SubmissionView(BaseModel):
     claimable_at: datetime | None = None
 
 
+class EpochFunding(BaseModel):
+    """Where an epoch's pool came from (``docs/api/rewards.md``, ``GET /epochs/{n}``).
+
+    The ``Funded`` events after the previous epoch's funding, up to this epoch's
+    ``funding_block``, added up by who called ``fund``: ``emission`` (the ShotToken, by
+    ``drawEmission``), ``sales`` (the DatasetMarket: the contributor share of licence
+    sales), ``slashing`` (the ValidatorRegistry: slashed stake), ``other`` (anyone else,
+    such as the treasury topping the pool up). ``carried`` is what earlier epochs left
+    unallocated, so ``pool = emission + sales + slashing + other + carried``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    emission: str = PublicField(pattern=DECIMAL_PATTERN)
+    sales: str = PublicField(pattern=DECIMAL_PATTERN)
+    slashing: str = PublicField(pattern=DECIMAL_PATTERN)
+    other: str = PublicField(pattern=DECIMAL_PATTERN)
+    carried: str = PublicField(pattern=DECIMAL_PATTERN)
+
+
 class EpochSummary(BaseModel):
     """``GET /epochs/{n}``: a closed epoch's totals, root, signatures and submission."""
 
@@ -299,6 +325,8 @@ class EpochSummary(BaseModel):
     validator_pool: str | None = PublicField(default=None, pattern=DECIMAL_PATTERN)
     allocated: str | None = PublicField(default=None, pattern=DECIMAL_PATTERN)
     carry: str | None = PublicField(default=None, pattern=DECIMAL_PATTERN)
+    funding: EpochFunding | None = None
+    """Where ``pool`` came from; ``None`` for epochs closed before it was recorded."""
     root: str | None = PublicField(default=None, max_length=HASH_CHARS)
     cumulative_total: str | None = PublicField(default=None, pattern=DECIMAL_PATTERN)
     inputs_sha256: str | None = PublicField(default=None, max_length=64)

@@ -22,7 +22,12 @@ database alone (the chain node may be down):
 4. it runs ``shotbank.rewards.allocate`` and stores the canonical inputs JSON (what
    ``/epochs/{n}/inputs`` serves byte for byte), the result, every clip's and account's
    amounts, every account's proof, sets each accepted clip's ``reward_wei``, and opens
-   the next epoch.
+   the next epoch;
+5. it stores where the pool came from (:func:`funding_breakdown`): the indexed
+   ``Funded`` events since the previous epoch's funding, by source, and what earlier
+   epochs carried. Stored rather than computed on read because the indexed rows may
+   later be dropped (a redeployed distributor, a re-index) while the epoch's published
+   pool does not change.
 
 An epoch that allocates nothing is ``empty``; one with a root is ``closed`` and collects
 signatures.
@@ -79,6 +84,7 @@ from backend.models.epochs import (
     EpochAllocation,
     EpochClip,
     EpochDocument,
+    EpochFunding,
     EpochPage,
     EpochSignature,
     EpochStatus,
@@ -90,12 +96,13 @@ from backend.models.epochs import (
     SubmissionView,
     rule_of,
 )
+from backend.models.rewardchain import RewardFunding
 from backend.models.scoring import ClipScoring, Report
 from backend.models.stakes import ValidatorStake
 from backend.services import rewardsync, stakes, system
 from backend.services.leases import begin_write, is_postgres, utcnow
 from scoring.report import to_bps
-from shotbank.chain.contracts import RewardDistributor, ValidatorRegistry
+from shotbank.chain.contracts import DatasetMarket, RewardDistributor, ValidatorRegistry
 from shotbank.chain.eip712 import EpochRoot, recover_epoch_root_signer
 from shotbank.chain.errors import SignatureError
 from shotbank.rewards import (
@@ -119,6 +126,7 @@ __all__ = [
     "deployed",
     "epoch_inputs_json",
     "epoch_summary",
+    "funding_breakdown",
     "list_epochs",
     "lock_epochs",
     "open_epoch",
@@ -164,10 +172,12 @@ class Deployed:
     distributor: str
     registry: str
     token: str
+    market: str | None = None
+    """The DatasetMarket, when the deployment has one (its sales fund the pool)."""
 
 
 def deployed(settings: Settings) -> Deployed:
-    """The deployment's distributor, registry and token (from the deployments file).
+    """The deployment's distributor, registry, token and market (from the deployments file).
 
     Raises :class:`~backend.errors.ConfigurationError` when the chain has no such
     deployment (nothing to allocate for, nothing to verify against).
@@ -184,6 +194,7 @@ def deployed(settings: Settings) -> Deployed:
         distributor=deployment.address(RewardDistributor.NAME),
         registry=deployment.address(ValidatorRegistry.NAME),
         token=deployment.address("ShotToken"),
+        market=deployment.contracts.get(DatasetMarket.NAME),
     )
 
 
@@ -347,6 +358,62 @@ def _funding(db: Session, contracts: Deployed) -> tuple[int, int]:
     return block, (funded[0] if funded is not None else 0)
 
 
+def funding_breakdown(
+    db: Session,
+    *,
+    contracts: Deployed,
+    number: int,
+    funding_block: int,
+    pool: int,
+) -> EpochFunding | None:
+    """Where the ``pool`` of epoch ``number`` (funded up to ``funding_block``) came from.
+
+    New funding is every indexed ``Funded`` event at or below ``funding_block`` that
+    raised ``totalFunded`` above the previous epoch's ``funded_total`` (all of them for
+    the first epoch, or when the previous epoch was closed against another
+    distributor), added up by source: ``totalFunded`` only grows, so that is "since the
+    previous epoch's funding block", and it stays exact even if rows at or below that
+    block were re-indexed since. ``carried = pool - new funding``: the previous epoch's
+    carry. ``None`` (logged) when that would be negative, which only a change of
+    deployment between epochs can cause.
+    """
+    previous = db.get(Epoch, number - 1) if number > 1 else None
+    query = select(col(RewardFunding.source), col(RewardFunding.amount)).where(
+        col(RewardFunding.block_number) <= funding_block
+    )
+    if (
+        previous is not None
+        and previous.funded_total is not None
+        and (previous.chain_id, previous.distributor) == (contracts.chain_id, contracts.distributor)
+    ):
+        query = query.where(col(RewardFunding.total_funded) > previous.funded_total)
+    kinds = {to_checksum_address(contracts.token): "emission"}
+    kinds[to_checksum_address(contracts.registry)] = "slashing"
+    if contracts.market is not None:
+        kinds[to_checksum_address(contracts.market)] = "sales"
+    sums = dict.fromkeys(("emission", "sales", "slashing", "other"), 0)
+    # Added up in Python: SQLite stores wei as text (backend.core.db.Wei).
+    for source, amount in db.execute(query.execution_options(yield_per=_BATCH)):
+        sums[kinds.get(to_checksum_address(source), "other")] += int(amount)
+    carried = pool - sum(sums.values())
+    if carried < 0:
+        logger.warning(
+            "epoch %d: the funding indexed since epoch %d exceeds the pool by %d wei (was "
+            "the distributor redeployed?); no funding breakdown is recorded",
+            number,
+            number - 1,
+            -carried,
+        )
+        return None
+    return EpochFunding(
+        emission=str(sums["emission"]),
+        sales=str(sums["sales"]),
+        slashing=str(sums["slashing"]),
+        other=str(sums["other"]),
+        carried=str(carried),
+    )
+
+
 def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
@@ -448,6 +515,10 @@ def _close(db: Session, *, epoch: Epoch, settings: Settings, now: datetime) -> N
     epoch.carry, epoch.cumulative_total = result.carry, result.cumulative_total
     epoch.root = result.root
     epoch.inputs_sha256 = hashlib.sha256(canonical).hexdigest()
+    funding = funding_breakdown(
+        db, contracts=contracts, number=epoch.number, funding_block=funding_block, pool=result.pool
+    )
+    epoch.funding_json = funding.model_dump_json() if funding is not None else None
     db.add(
         EpochDocument(
             epoch=epoch.number,
@@ -629,6 +700,9 @@ def _summary(db: Session, epoch: Epoch) -> EpochSummary:
         validator_pool=_amount(epoch.validator_pool),
         allocated=_amount(epoch.allocated),
         carry=_amount(epoch.carry),
+        funding=EpochFunding.model_validate_json(epoch.funding_json)
+        if epoch.funding_json
+        else None,
         root=epoch.root,
         cumulative_total=_amount(epoch.cumulative_total),
         inputs_sha256=epoch.inputs_sha256,

@@ -9,8 +9,9 @@
   state is written through their own stores (``rewardsync.use_source``,
   ``stakes.use_source``, ``SqlIndexerStore``), as if the chain sync had run.
 * With a chain (:class:`ChainWorld`), the contracts are deployed on anvil with
-  ``deploy_all``, validators stake, the pool is funded with ``fund``, and the backend's
-  own chain sync indexes all of it.
+  ``deploy_all``, validators stake, the pool is funded with ``fund`` (and, where a test
+  asks, by a licence sale, an emission draw or a slash), and the backend's own chain
+  sync indexes all of it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from web3 import Web3
+from web3.logs import DISCARD
 
 from backend.core.config import Settings
 from backend.core.db import create_db_engine
@@ -42,7 +44,13 @@ from backend.services.chainsync import ChainSync
 from backend.services.leases import utcnow
 from backend.services.submitter import Submitter
 from scoring.report import ClipScores, Component, ComponentScore, ModelIdentity
-from shotbank.chain.contracts import RewardDistributor, ShotToken, ValidatorRegistry, send_call
+from shotbank.chain.contracts import (
+    DatasetMarket,
+    RewardDistributor,
+    ShotToken,
+    ValidatorRegistry,
+    send_call,
+)
 from shotbank.chain.deploy import DeployParams, deploy_all
 from shotbank.chain.deployments import Deployment, save_deployment
 from shotbank.chain.devnode import DEV_CHAIN_ID, AnvilNode
@@ -188,9 +196,12 @@ class EpochWorld:
         assert status is not None
         return clip_id, status
 
-    def index_funding(self, *totals: int, block: int = 100) -> None:
+    def index_funding(self, *totals: int, block: int = 100, sources: Sequence[str] = ()) -> None:
         """The reward indexer's state as if it had read ``Funded`` events raising the
-        pool to each of ``totals`` in turn, the last one at ``block`` (its checkpoint)."""
+        pool to each of ``totals`` in turn, the last one at ``block`` (its checkpoint);
+        ``sources`` names each event's funder (default: the token, as emission)."""
+        funders = list(sources) or [self.deployment.address(ShotToken.NAME)] * len(totals)
+        assert len(funders) == len(totals), "one source per total"
         store = SqlIndexerStore(self.engine)
         name = rewardsync.use_source(
             store,
@@ -204,12 +215,12 @@ class EpochWorld:
             start = block - len(totals) + 1
             previous = rewardsync.funded_total_at(session, block)
             funded = previous[0] if previous is not None else 0
-            for offset, total in enumerate(totals):
+            for offset, (total, funder) in enumerate(zip(totals, funders, strict=True)):
                 session.add(
                     RewardFunding(
                         block_number=start + offset,
                         log_index=0,
-                        source=self.deployment.address(ShotToken.NAME),
+                        source=funder,
                         amount=total - funded,
                         total_funded=total,
                         block_hash="0x" + secrets.token_hex(32),
@@ -335,6 +346,60 @@ class ChainWorld(EpochWorld):
     def token(self) -> ShotToken:
         """The deployed ShotToken."""
         return ShotToken(self.w3, self.deployment.address(ShotToken.NAME))
+
+    @property
+    def market(self) -> DatasetMarket:
+        """The deployed DatasetMarket (``funder`` is its admin and lister)."""
+        return DatasetMarket.from_deployment(self.w3, self.deployment)
+
+    def sell_licence(self, buyer: LocalAccount, price: int) -> dict[str, Any]:
+        """List a new dataset version at ``price`` and have ``buyer`` (paid by the
+        treasury first) buy a licence; the ``LicencePurchased`` event's arguments."""
+        version_id, manifest = secrets.token_bytes(32), secrets.token_bytes(32)
+        send_call(
+            self.w3,
+            self.funder,
+            self.market.list_version(version_id, manifest, price, "ipfs://terms/v1"),
+        )
+        send_call(self.w3, self.funder, self.token.transfer(buyer.address, price))
+        send_call(self.w3, buyer, self.token.approve(self.market.address, price))
+        receipt = send_call(self.w3, buyer, self.market.purchase(version_id, price))
+        [event] = self.market.contract.events.LicencePurchased().process_receipt(
+            receipt, errors=DISCARD
+        )
+        return dict(event["args"])
+
+    def draw_emission(self, caller: LocalAccount) -> int:
+        """Draw the scheduled emission into the pool (anyone may); the amount the
+        distributor's ``Funded`` event reports."""
+        receipt = send_call(self.w3, caller, self.distributor_contract.draw_emission())
+        [event] = self.distributor_contract.contract.events.Funded().process_receipt(
+            receipt, errors=DISCARD
+        )
+        assert event["args"]["source"] == self.token.address
+        return int(event["args"]["amount"])
+
+    def slash(self, validator: LocalAccount, caller: LocalAccount, *, epoch: int) -> int:
+        """Have ``validator`` sign two different roots for ``epoch`` and ``caller`` (anyone)
+        hand both to ``ValidatorRegistry.slash``; the amount its ``Slashed`` event reports."""
+        registry = ValidatorRegistry(self.w3, self.registry)
+        signed = []
+        for total in (1, 2):
+            message = EpochRoot(
+                epoch=epoch, root="0x" + secrets.token_hex(32), cumulative_total=total
+            )
+            signature = sign_epoch_root(
+                validator,
+                message,
+                chain_id=self.deployment.chain_id,
+                verifying_contract=self.registry,
+            )
+            signed.append((message.root, total, signature.signature))
+        receipt = send_call(
+            self.w3, caller, registry.slash(validator.address, epoch, signed[0], signed[1])
+        )
+        [event] = registry.contract.events.Slashed().process_receipt(receipt, errors=DISCARD)
+        return int(event["args"]["amount"])
 
     def sync(self) -> None:
         """Run the backend's chain sync until stakes and reward events have caught up."""

@@ -30,6 +30,7 @@ __all__ = [
     "ClipReason",
     "ClipStatus",
     "EpochClipCounts",
+    "EpochFunding",
     "EpochPage",
     "EpochRuleInfo",
     "EpochSignatures",
@@ -217,6 +218,22 @@ class EpochSubmission(_Answer):
     claimable_at: datetime | None = None
 
 
+class EpochFunding(_Answer):
+    """Where an epoch's pool came from: the funding since the previous epoch by source,
+    and what earlier epochs left unallocated (``pool`` is the sum of all five)."""
+
+    emission: Amount
+    """Scheduled emission drawn with ``drawEmission`` (``Funded`` from the ShotToken)."""
+    sales: Amount
+    """The contributor share of dataset licence sales (from the DatasetMarket)."""
+    slashing: Amount
+    """Slashed validator stake (from the ValidatorRegistry)."""
+    other: Amount
+    """Any other ``fund()`` caller, such as the treasury."""
+    carried: Amount
+    """What earlier epochs did not allocate (the previous epoch's ``carry``)."""
+
+
 class EpochSummary(_Answer):
     """``GET /epochs/{n}``: a closed epoch, its pool, its root and where the root is."""
 
@@ -236,6 +253,8 @@ class EpochSummary(_Answer):
     validator_pool: Amount
     allocated: Amount
     carry: Amount
+    funding: EpochFunding | None = None
+    """``None`` from servers that do not report it, and for epochs closed before they did."""
     root: _Bytes32 | None = None
     cumulative_total: Amount
     inputs_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
