@@ -11,6 +11,7 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   └── InvalidCidError                 invalid_cid             (not a CIDv1 sha2-256)
     ├── DependencyUnavailableError          dependency_unavailable  503
     │   ├── BlobDamagedError                blob_damaged            (bytes no longer match the CID)
+    │   │   └── DatasetSampleDamagedError   dataset_sample_damaged  (clip bytes not as recorded)
     │   └── EpochFundingUnknownError        epoch_funding_unknown   (no indexed funding: no close)
     ├── InvalidInputError (ValueError)      invalid_input           422
     │   ├── FieldValidationError            validation_error        (+ details)
@@ -20,7 +21,8 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── ReportSignatureInvalidError     report_signature_invalid (not the caller's)
     │   ├── ReportDeadlineMismatchError     report_deadline_mismatch (not the lease's)
     │   ├── InvalidSignatureError           invalid_signature       (epoch root, not the caller's)
-    │   └── InvalidAddressError             invalid_address         (not a 20-byte hex address)
+    │   ├── InvalidAddressError             invalid_address         (not a 20-byte hex address)
+    │   └── DatasetVersionInvalidError      dataset_version_invalid (samples that make no version)
     ├── NotFoundError (LookupError)         not_found               404
     │   ├── UploadNotFoundError             upload_not_found        404
     │   ├── BlobNotFoundError               blob_not_found          404
@@ -46,7 +48,8 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── ClipUndecidedError              clip_undecided          (no reports shown yet)
     │   ├── EpochOpenError                  epoch_open              (inputs not frozen yet)
     │   ├── EpochNotSignableError           epoch_not_signable      (open, empty, submitted, past)
-    │   └── EpochRootMismatchError          epoch_root_mismatch     (not the published root)
+    │   ├── EpochRootMismatchError          epoch_root_mismatch     (not the published root)
+    │   └── DatasetVersionExistsError       dataset_version_exists  (versions are immutable)
     ├── AuthenticationError                 unauthenticated         401
     │   ├── SessionInvalidError             session_invalid
     │   ├── SessionExpiredError             session_expired
@@ -354,6 +357,27 @@ class InvalidAddressError(InvalidInputError):
     """The value is not a 20-byte hex address (``0x`` + 40 hex digits, any case)."""
 
     code = "invalid_address"
+
+
+class DatasetSampleDamagedError(BlobDamagedError):
+    """A clip's bytes, read to pack a dataset version, do not match its recorded SHA-256,
+    CID or size; nothing of the version is kept."""
+
+    code = "dataset_sample_damaged"
+
+
+class DatasetVersionInvalidError(InvalidInputError):
+    """The samples given cannot make a dataset version (none, a key twice, a record that
+    breaks the format, a shard target out of range)."""
+
+    code = "dataset_version_invalid"
+
+
+class DatasetVersionExistsError(ConflictError):
+    """A dataset version is already stored where a new one was to be written; versions
+    are immutable."""
+
+    code = "dataset_version_exists"
 
 
 class EpochFundingUnknownError(DependencyUnavailableError):
