@@ -4,6 +4,9 @@
     python -m backend.admin quarantine release CID     # after the file was repaired
     python -m backend.admin epochs close               # close the open reward epoch now
     python -m backend.admin epochs list [--limit N]    # the newest closed epochs
+    python -m backend.admin datasets create SLUG TITLE [--filter JSON] [--licence-terms T]
+    python -m backend.admin datasets freeze DATASET_ID [--shard-bytes N]
+    python -m backend.admin datasets list              # datasets and their versions
 
 Settings come from the same ``SHOTBANK_*`` variables as the service. ``release``
 re-verifies the stored bytes against the CID first and refuses while they still do not
@@ -13,8 +16,10 @@ match (``--force`` releases anyway, e.g. after deleting the file).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -22,9 +27,10 @@ from sqlmodel import Session
 from backend.core.config import Settings
 from backend.core.db import create_db_engine
 from backend.core.migrate import upgrade_to_head
-from backend.errors import ConfigurationError, EpochFundingUnknownError
+from backend.errors import BackendError, ConfigurationError, EpochFundingUnknownError
+from backend.models.datasets import DatasetCreate
 from backend.models.epochs import MAX_EPOCH_PAGE, EpochStatus
-from backend.services import epochs
+from backend.services import datasets, epochs
 from backend.services.blobs import Quarantine
 from ingest import errors as ingest_errors
 from ingest.blobstore import LocalBlobStore
@@ -49,7 +55,72 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--limit", type=int, default=20, choices=range(1, MAX_EPOCH_PAGE + 1), metavar="1..100"
     )
+    datasets_parser = commands.add_parser("datasets", help="datasets and frozen versions")
+    dataset_actions = datasets_parser.add_subparsers(dest="action", required=True)
+    create = dataset_actions.add_parser("create", help="define a dataset by a filter")
+    create.add_argument("slug")
+    create.add_argument("title")
+    create.add_argument("--filter", default="{}", help="a DatasetFilter as JSON")
+    create.add_argument("--description", default="")
+    create.add_argument("--licence-terms", default="")
+    freeze = dataset_actions.add_parser("freeze", help="freeze the current match (packs later)")
+    freeze.add_argument("dataset_id")
+    freeze.add_argument("--shard-bytes", type=int, default=None)
+    dataset_actions.add_parser("list", help="datasets and their versions")
     return parser
+
+
+#: Who a dataset made on the command line is recorded as when no operator is configured.
+_CLI_AUTHOR = "0x" + "00" * 20
+
+
+def _datasets(args: argparse.Namespace, *, settings: Settings, engine: Engine) -> int:
+    author = settings.operators[0] if settings.operators else _CLI_AUTHOR
+    now = datetime.now(UTC)
+    try:
+        if args.action == "create":
+            request = DatasetCreate(
+                slug=args.slug,
+                title=args.title,
+                description=args.description,
+                filter=json.loads(args.filter),
+                licence_terms=args.licence_terms,
+            )
+            with Session(engine) as db:
+                made = datasets.create_dataset(db, request=request, created_by=author, now=now)
+            print(f"{made.id}\t{made.slug}\t{json.dumps(made.filter, sort_keys=True)}")
+            return 0
+        if args.action == "freeze":
+            version = datasets.freeze_version(
+                engine,
+                settings=settings,
+                dataset_id=args.dataset_id,
+                created_by=author,
+                now=now,
+                shard_bytes=args.shard_bytes,
+            )
+            print(
+                f"version {version.number} {version.status.value}: {version.samples} samples "
+                f"of {version.contributors} contributors (the service packs it)"
+            )
+            return 0
+        with Session(engine) as db:
+            page = datasets.list_datasets(db, limit=100)
+            for item in page.items:
+                print(f"{item.id}\t{item.slug}\t{item.title}")
+                for version in datasets.dataset_view(db, dataset_id=item.id).versions:
+                    print(
+                        f"  v{version.number}\t{version.status.value}\t{version.samples}\t"
+                        f"{version.version_hash or '-'}"
+                    )
+            if not page.items:
+                print("no datasets", file=sys.stderr)
+        return 0
+    except (BackendError, ValueError) as exc:
+        # ValueError: a filter argument that is not JSON, or a slug/title out of bounds.
+        message = exc.message if isinstance(exc, BackendError) else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 1
 
 
 def _epochs(action: str, *, limit: int, settings: Settings, engine: Engine) -> int:
@@ -87,6 +158,8 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     try:
         if settings.auto_migrate:
             upgrade_to_head(engine)
+        if args.command == "datasets":
+            return _datasets(args, settings=settings, engine=engine)
         if args.command == "epochs":
             limit = getattr(args, "limit", 20)
             return _epochs(args.action, limit=limit, settings=settings, engine=engine)

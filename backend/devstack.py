@@ -535,6 +535,8 @@ class Devstack:
         # publicly known key) submits their roots and draws emission.
         env.setdefault("SHOTBANK_EPOCH_LENGTH_S", str(DEV_EPOCH_LENGTH_S))
         env.setdefault("SHOTBANK_OPERATOR_KEY", "0x" + bytes(self.accounts[_DEPLOYER].key).hex())
+        # Dev account 0 signed in may also define and freeze datasets.
+        env.setdefault("SHOTBANK_OPERATORS", f'["{self.accounts[_DEPLOYER].address}"]')
         return ManagedProcess(
             "backend",
             [sys.executable, "-m", "backend"],

@@ -22,7 +22,8 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── ReportDeadlineMismatchError     report_deadline_mismatch (not the lease's)
     │   ├── InvalidSignatureError           invalid_signature       (epoch root, not the caller's)
     │   ├── InvalidAddressError             invalid_address         (not a 20-byte hex address)
-    │   └── DatasetVersionInvalidError      dataset_version_invalid (samples that make no version)
+    │   ├── DatasetVersionInvalidError      dataset_version_invalid (samples that make no version)
+    │   └── DatasetFilterInvalidError       dataset_filter_invalid
     ├── NotFoundError (LookupError)         not_found               404
     │   ├── UploadNotFoundError             upload_not_found        404
     │   ├── BlobNotFoundError               blob_not_found          404
@@ -30,7 +31,9 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── PosterNotFoundError             poster_not_found        404
     │   ├── LeaseNotFoundError              lease_not_found         (unknown or another's)
     │   ├── ValidatorNotFoundError          validator_not_found
-    │   └── EpochNotFoundError              epoch_not_found         (unknown or still open)
+    │   ├── EpochNotFoundError              epoch_not_found         (unknown or still open)
+    │   ├── DatasetNotFoundError            dataset_not_found
+    │   └── DatasetVersionNotFoundError     dataset_version_not_found
     ├── ConflictError                       conflict                409
     │   ├── UploadOffsetMismatchError       upload_offset_mismatch
     │   ├── UploadBusyError                 upload_busy
@@ -49,7 +52,9 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── EpochOpenError                  epoch_open              (inputs not frozen yet)
     │   ├── EpochNotSignableError           epoch_not_signable      (open, empty, submitted, past)
     │   ├── EpochRootMismatchError          epoch_root_mismatch     (not the published root)
-    │   └── DatasetVersionExistsError       dataset_version_exists  (versions are immutable)
+    │   ├── DatasetVersionExistsError       dataset_version_exists  (versions are immutable)
+    │   ├── DatasetSlugTakenError           dataset_slug_taken
+    │   └── DatasetEmptyMatchError          dataset_empty_match     (nothing to freeze)
     ├── AuthenticationError                 unauthenticated         401
     │   ├── SessionInvalidError             session_invalid
     │   ├── SessionExpiredError             session_expired
@@ -64,7 +69,8 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │       ├── NonceUsedError              nonce_used      (a replayed message)
     │       └── NonceExpiredError           nonce_expired
     ├── PermissionDeniedError               permission_denied       403
-    │   └── ValidatorNotStakedError         validator_not_staked    (no active stake)
+    │   ├── ValidatorNotStakedError         validator_not_staked    (no active stake)
+    │   └── NotAnOperatorError              not_an_operator         (not in SHOTBANK_OPERATORS)
     ├── LimitExceededError                  limit_exceeded          413
     │   ├── UploadTooLargeError             upload_too_large
     │   └── UploadQuotaExceededError        upload_quota_exceeded
@@ -380,6 +386,36 @@ class DatasetVersionExistsError(ConflictError):
     code = "dataset_version_exists"
 
 
+class DatasetFilterInvalidError(InvalidInputError):
+    """A dataset's filter is not a valid ``DatasetFilter`` document."""
+
+    code = "dataset_filter_invalid"
+
+
+class DatasetSlugTakenError(ConflictError):
+    """Another dataset already has this slug."""
+
+    code = "dataset_slug_taken"
+
+
+class DatasetEmptyMatchError(ConflictError):
+    """No accepted clip matches the dataset's filter now: there is nothing to freeze."""
+
+    code = "dataset_empty_match"
+
+
+class DatasetNotFoundError(NotFoundError):
+    """No dataset has this id."""
+
+    code = "dataset_not_found"
+
+
+class DatasetVersionNotFoundError(NotFoundError):
+    """The dataset has no version of this number (or it is not ready for this read)."""
+
+    code = "dataset_version_not_found"
+
+
 class EpochFundingUnknownError(DependencyUnavailableError):
     """An epoch cannot close before the reward indexer has read the distributor's funding
     at least once (it would allocate from a pool it does not know)."""
@@ -439,6 +475,12 @@ class PermissionDeniedError(BackendError):
     """The caller is signed in but may not do this."""
 
     code = "permission_denied"
+
+
+class NotAnOperatorError(PermissionDeniedError):
+    """The caller is signed in but is not one of the operators (``SHOTBANK_OPERATORS``)."""
+
+    code = "not_an_operator"
 
 
 class ValidatorNotStakedError(PermissionDeniedError):

@@ -34,6 +34,7 @@ from backend.errors import register_error_handlers
 from backend.services.blobs import Quarantine
 from backend.services.chainsync import ChainSync
 from backend.services.consensus import run_due
+from backend.services.datasets import pack_next
 from backend.services.epochs import CloseScheduler
 from backend.services.housekeeping import run_housekeeping
 from backend.services.ingest import ingest_once
@@ -54,8 +55,8 @@ def background_jobs(context: AppContext) -> BackgroundRunner:
     """The process's background jobs (not started): ``ingest_workers`` ingest loops,
     the housekeeping job (upload expiry, stale ingest claims, leftover files), the
     consensus job (expired leases, clips past their consensus deadline), the chain
-    sync (the validator stake snapshot, the reward events), the epoch close schedule and
-    the root submitter."""
+    sync (the validator stake snapshot, the reward events), the epoch close schedule,
+    the root submitter and the dataset packer."""
     settings, engine, blobs = context.settings, context.engine, context.blobs
     runner = BackgroundRunner()
     for number in range(settings.ingest_workers):
@@ -85,6 +86,12 @@ def background_jobs(context: AppContext) -> BackgroundRunner:
     )
     # Roots to the chain, emission draws, epoch statuses (backend.services.submitter).
     runner.add_loop("submitter", Submitter(engine, settings).step, idle_s=settings.chain_poll_s)
+    # Frozen dataset versions into shards; resumes a version a restart interrupted.
+    runner.add_loop(
+        "datasets",
+        partial(pack_next, engine, settings=settings, blobs=blobs),
+        idle_s=settings.dataset_poll_s,
+    )
     return runner
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from backend.api.routes import (
     auth,
     clips,
+    datasets,
     epochs,
     health,
     rewards,
@@ -39,3 +40,4 @@ api_router.include_router(validators.router)
 api_router.include_router(epochs.router)
 api_router.include_router(epochs.validator_router)
 api_router.include_router(rewards.router)
+api_router.include_router(datasets.router)

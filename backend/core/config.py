@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Literal, Self
 
+from eth_utils.address import is_address, to_checksum_address
 from pydantic import (
     Field,
     HttpUrl,
@@ -244,6 +245,33 @@ class Settings(BaseSettings):
 
     outbox_confirmations: int = Field(2, ge=0, le=64)
     """Blocks on top of a sent transaction's block before the outbox deems it final."""
+
+    # --- datasets (docs/api/datasets.md) ---------------------------------------------
+
+    operators: list[str] = Field(default_factory=list, max_length=64)
+    """Wallet addresses whose SIWE sessions may define and freeze datasets (a JSON list,
+    e.g. ``["0xf39F..."]``); ``make up`` adds dev account 0. Empty: nobody may."""
+
+    dataset_shard_bytes: int = Field(512 * 1024**2, ge=16 * 1024, le=64 * 1024**3)
+    """Default shard target of a frozen dataset version."""
+
+    dataset_poll_s: float = Field(2.0, gt=0, le=300)
+    """How long the idle dataset packer waits before it looks for a version to pack."""
+
+    @field_validator("operators")
+    @classmethod
+    def _operators_are_addresses(cls, value: list[str]) -> list[str]:
+        checked: list[str] = []
+        for address in value:
+            if not is_address(address):
+                raise ValueError(f"{address!r} in operators is not an address")
+            checked.append(to_checksum_address(address))
+        return checked
+
+    @property
+    def datasets_path(self) -> Path:
+        """Where frozen dataset versions are stored, one folder per version hash."""
+        return self.var_dir / "datasets"
 
     @field_validator("operator_key")
     @classmethod

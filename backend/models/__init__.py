@@ -5,6 +5,26 @@ Every module that defines a ``table=True`` model is imported here, so that impor
 and the migrations-match-models test rely on it).
 """
 
-from backend.models import auth, blobs, clips, epochs, rewardchain, scoring, stakes, uploads
+from backend.models import (
+    auth,
+    blobs,
+    clips,
+    datasets,
+    epochs,
+    rewardchain,
+    scoring,
+    stakes,
+    uploads,
+)
 
-__all__ = ["auth", "blobs", "clips", "epochs", "rewardchain", "scoring", "stakes", "uploads"]
+__all__ = [
+    "auth",
+    "blobs",
+    "clips",
+    "datasets",
+    "epochs",
+    "rewardchain",
+    "scoring",
+    "stakes",
+    "uploads",
+]
