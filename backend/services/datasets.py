@@ -244,6 +244,34 @@ def version_file(
     return settings.var_dir / version.storage_path / name
 
 
+def _refuse_identical(
+    db: Session, dataset_id: str, *, members: list[tuple[str, str]], shard_bytes: int
+) -> None:
+    """Refuse a freeze that would repeat the newest live version: the same clips packed
+    with the same shard target give the same bytes and the same version hash."""
+    newest = db.exec(
+        select(DatasetVersion)
+        .where(
+            col(DatasetVersion.dataset_id) == dataset_id,
+            col(DatasetVersion.status) != DatasetVersionStatus.FAILED,
+        )
+        .order_by(col(DatasetVersion.number).desc())
+        .limit(1)
+    ).first()
+    if newest is None or newest.shard_bytes != shard_bytes or newest.samples != len(members):
+        return
+    existing = db.exec(
+        select(col(DatasetVersionSample.clip_id))
+        .where(col(DatasetVersionSample.version_id) == newest.id)
+        .order_by(col(DatasetVersionSample.clip_id))
+    ).all()
+    if list(existing) == sorted(clip_id for clip_id, _owner in members):
+        raise DatasetVersionExistsError(
+            f"Nothing changed since version {newest.number} of dataset {dataset_id}: the "
+            "same clips with the same shard target would make an identical version."
+        )
+
+
 def freeze_version(
     engine: Engine,
     *,
@@ -273,11 +301,13 @@ def freeze_version(
                 col(DatasetVersion.dataset_id) == dataset_id
             )
         ).one()
+        target = shard_bytes or settings.dataset_shard_bytes
+        _refuse_identical(db, dataset_id, members=members, shard_bytes=target)
         version = DatasetVersion(
             dataset_id=dataset_id,
             number=(latest or 0) + 1,
             samples=len(members),
-            shard_bytes=shard_bytes or settings.dataset_shard_bytes,
+            shard_bytes=target,
             created_by=created_by,
             created_at=now,
         )

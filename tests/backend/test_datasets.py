@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from backend import admin
 from backend.core.db import create_db_engine
 from backend.core.migrate import upgrade_to_head
-from backend.errors import DatasetEmptyMatchError, NotAnOperatorError
+from backend.errors import DatasetEmptyMatchError, DatasetVersionExistsError, NotAnOperatorError
 from backend.models.datasets import (
     DatasetCreate,
     DatasetVersion,
@@ -349,19 +349,17 @@ def test_a_clip_accepted_after_the_freeze_is_not_in_it_and_the_next_freeze_is_ve
     assert stored_version(world, dataset_id, 1).version_hash == one.version_hash
 
 
-def test_freezing_an_unchanged_match_again_fails_as_identical_to_the_earlier_version(
+def test_freezing_an_unchanged_match_again_is_refused_as_identical_to_the_earlier_version(
     world: DatasetWorld, clip_bytes: Callable[..., bytes]
 ) -> None:
     world.accepted(clip_bytes(0), owner=ALICE)
     dataset_id = define(world, "same")
     freeze(world, dataset_id)
     pack_all(world)
-    freeze(world, dataset_id)
-    pack_all(world)
-    again = stored_version(world, dataset_id, 2)
-    assert again.status == DatasetVersionStatus.FAILED
-    assert again.error is not None
-    assert "identical to version 1" in again.error
+    with pytest.raises(DatasetVersionExistsError, match="Nothing changed since version 1"):
+        freeze(world, dataset_id)
+    with Session(world.engine) as db:
+        assert len(db.exec(select(DatasetVersion)).all()) == 1
 
 
 def test_an_empty_match_makes_no_version(
