@@ -4,6 +4,8 @@
   (:mod:`~shotbank.cli.contribute`)
 - ``shotbank validator run`` -- a validator node: lease, score, sign and report clips
   (:mod:`~shotbank.cli.validator`; the node itself needs the scoring extra)
+- ``shotbank finetune`` -- fine-tune the scoring model on a downloaded dataset version
+  (:mod:`~shotbank.cli.finetune`; the training needs the scoring extra)
 - ``shotbank rewards show|claim`` -- what a wallet earned, and claiming it on chain
   (:mod:`~shotbank.cli.rewards`)
 
@@ -21,6 +23,7 @@ import click
 from shotbank import __version__
 from shotbank.cli.contribute import contribute
 from shotbank.cli.credentials import KEY_ARGUMENT_REFUSAL, argument_holds_a_key
+from shotbank.cli.finetune import finetune
 from shotbank.cli.rewards import rewards
 from shotbank.cli.validator import validator
 
@@ -45,3 +48,4 @@ def main() -> None:
 main.add_command(contribute)
 main.add_command(validator)
 main.add_command(rewards)
+main.add_command(finetune)
