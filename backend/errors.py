@@ -33,7 +33,8 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── ValidatorNotFoundError          validator_not_found
     │   ├── EpochNotFoundError              epoch_not_found         (unknown or still open)
     │   ├── DatasetNotFoundError            dataset_not_found
-    │   └── DatasetVersionNotFoundError     dataset_version_not_found
+    │   ├── DatasetVersionNotFoundError     dataset_version_not_found
+    │   └── DatasetShardNotFoundError       dataset_shard_not_found (not a shard of the version)
     ├── ConflictError                       conflict                409
     │   ├── UploadOffsetMismatchError       upload_offset_mismatch
     │   ├── UploadBusyError                 upload_busy
@@ -68,6 +69,7 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │       ├── NonceUnknownError           nonce_unknown
     │       ├── NonceUsedError              nonce_used      (a replayed message)
     │       └── NonceExpiredError           nonce_expired
+    ├── LicenceRequiredError                licence_required        402 (names the purchase call)
     ├── PermissionDeniedError               permission_denied       403
     │   ├── ValidatorNotStakedError         validator_not_staked    (no active stake)
     │   └── NotAnOperatorError              not_an_operator         (not in SHOTBANK_OPERATORS)
@@ -416,6 +418,19 @@ class DatasetVersionNotFoundError(NotFoundError):
     code = "dataset_version_not_found"
 
 
+class DatasetShardNotFoundError(NotFoundError):
+    """The name is not one of the version's shards (per its ``index.json``)."""
+
+    code = "dataset_shard_not_found"
+
+
+class LicenceRequiredError(BackendError):
+    """The signed-in address holds no licence for the dataset version; the message names
+    the DatasetMarket call that buys one."""
+
+    code = "licence_required"
+
+
 class EpochFundingUnknownError(DependencyUnavailableError):
     """An epoch cannot close before the reward indexer has read the distributor's funding
     at least once (it would allocate from a pool it does not know)."""
@@ -683,6 +698,7 @@ _HTTP_STATUS: Final[dict[type[BackendError], int]] = {
     NotFoundError: 404,
     ConflictError: 409,
     AuthenticationError: 401,
+    LicenceRequiredError: 402,
     PermissionDeniedError: 403,
     LimitExceededError: 413,
     RateLimitedError: 429,

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from backend.api.routes import (
     auth,
     clips,
+    dataset_files,
     datasets,
     epochs,
     health,
@@ -41,3 +42,4 @@ api_router.include_router(epochs.router)
 api_router.include_router(epochs.validator_router)
 api_router.include_router(rewards.router)
 api_router.include_router(datasets.router)
+api_router.include_router(dataset_files.router)

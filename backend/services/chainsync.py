@@ -8,11 +8,13 @@ each of two indexers (``shotbank.chain.indexer.Indexer``), both with
 
 - the ValidatorRegistry's stake events into the stake snapshot (``backend.services.stakes``);
 - the RewardDistributor's events into the reward tables (``backend.services.rewardsync``;
-  skipped while the deployment has no distributor).
+  skipped while the deployment has no distributor);
+- the DatasetMarket's listings and licence purchases into the licence tables
+  (``backend.services.marketsync``; skipped while the deployment has no market).
 
 Each has its own checkpoint, so a distributor added to a database whose stake snapshot is
 already far along is still indexed from the deployment's start block. The step returns
-True while either has more to catch up on.
+True while any has more to catch up on.
 
 It never takes the app down. Without a deployment, with the node unreachable or
 serving another chain, it logs the problem once (as a warning; repeats at debug level)
@@ -32,9 +34,9 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from backend.core.config import Settings
-from backend.services import rewardsync, stakes
+from backend.services import marketsync, rewardsync, stakes
 from backend.services.chainstore import CheckpointMovedError, SqlIndexerStore
-from shotbank.chain.contracts import RewardDistributor, ValidatorRegistry
+from shotbank.chain.contracts import DatasetMarket, RewardDistributor, ValidatorRegistry
 from shotbank.chain.deployments import Deployment, load_deployments
 from shotbank.chain.errors import ChainError, NodeUnavailableError, ReorgTooDeepError
 from shotbank.chain.indexer import Indexer
@@ -49,8 +51,9 @@ _RPC_ATTEMPTS: Final = 2
 
 
 class ChainSync:
-    """Follows the ValidatorRegistry into the stake snapshot and the RewardDistributor into
-    the reward tables; see the module docstring."""
+    """Follows the ValidatorRegistry into the stake snapshot, the RewardDistributor into
+    the reward tables and the DatasetMarket into the licence tables; see the module
+    docstring."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         """Index into the database behind ``engine`` per ``settings`` (nothing connects yet)."""
@@ -59,11 +62,14 @@ class ChainSync:
         # A store of its own: each store checks that the checkpoints it read did not move,
         # and one indexer's checkpoint must not fail the other's transactions.
         self.reward_store = SqlIndexerStore(engine)
+        self.market_store = SqlIndexerStore(engine)
         self._w3: Web3 | None = None
         self._indexer: Indexer | None = None
         self._source: tuple[int, str, int] | None = None
         self._reward_indexer: Indexer | None = None
         self._reward_source: tuple[int, str, int] | None = None
+        self._market_indexer: Indexer | None = None
+        self._market_source: tuple[int, str, int] | None = None
         self._problem: str | None = None
 
     @property
@@ -84,6 +90,7 @@ class ChainSync:
                 return False
             more = self._step_stakes(deployment)
             more = self._step_rewards(deployment) or more
+            more = self._step_market(deployment) or more
         except NodeUnavailableError as exc:
             self._report("node", f"the chain node is unreachable ({exc})")
             return False
@@ -148,6 +155,63 @@ class ChainSync:
                 result.rolled_back_to,
             )
         return not result.caught_up
+
+    @property
+    def market_indexer(self) -> Indexer | None:
+        """The market indexer, once a deployment with a DatasetMarket was found."""
+        return self._market_indexer
+
+    def _step_market(self, deployment: Deployment) -> bool:
+        indexer = self._prepare_market(deployment)
+        if indexer is None:
+            return False
+        try:
+            result = indexer.step()
+        except ReorgTooDeepError as exc:
+            logger.error("licences: %s; re-indexing them from the start block", exc)
+            with self.market_store.transaction():
+                marketsync.clear_events(self.market_store, indexer.name)
+            self._market_indexer = None
+            return True
+        except CheckpointMovedError as exc:
+            logger.info("licences: %s; continuing from there", exc)
+            return True
+        if result.rolled_back_to is not None:
+            logger.warning(
+                "licences: chain reorganised (%s); rolled back to block %d",
+                result.reorg_reason,
+                result.rolled_back_to,
+            )
+        return not result.caught_up
+
+    def _prepare_market(self, deployment: Deployment) -> Indexer | None:
+        settings = self.settings
+        market = deployment.contracts.get(DatasetMarket.NAME)
+        if market is None:
+            self._market_indexer = self._market_source = None
+            return None
+        source = (deployment.chain_id, market, deployment.start_block)
+        if self._market_indexer is not None and source == self._market_source:
+            return self._market_indexer
+        name = marketsync.use_source(self.market_store, chain_id=settings.chain_id, market=market)
+        self._market_indexer = Indexer(
+            self._web3(),
+            self.market_store,
+            marketsync.MarketEventHandler(self.market_store),
+            name=name,
+            sources=[marketsync.market_log_source(market)],
+            start_block=deployment.start_block,
+            confirmations=settings.chain_confirmations,
+        )
+        self._market_source = source
+        logger.info(
+            "licences: following DatasetMarket %s on chain %d from block %d (%d confirmations)",
+            market,
+            settings.chain_id,
+            deployment.start_block,
+            settings.chain_confirmations,
+        )
+        return self._market_indexer
 
     def _prepare_stakes(self, deployment: Deployment) -> Indexer:
         settings = self.settings
