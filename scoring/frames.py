@@ -41,6 +41,7 @@ from scoring.errors import MediaLimitError, MissingStreamError, UndecodableMedia
 __all__ = [
     "AUDIO_RATE",
     "DEFAULT_FRAME_COUNT",
+    "MAX_DECODE_THREADS",
     "AudioTrack",
     "ClipSample",
     "SampledFrames",
@@ -55,6 +56,8 @@ __all__ = [
 DEFAULT_FRAME_COUNT: Final = 8
 #: Sample rate of decoded audio (what audio-text models such as CLAP take).
 AUDIO_RATE: Final = 16_000
+#: Most decoder threads one video decode may be given.
+MAX_DECODE_THREADS: Final = 64
 
 Source = str | os.PathLike[str] | BinaryIO
 Frame = npt.NDArray[np.uint8]
@@ -243,11 +246,16 @@ def _frames(
     limits: SamplingLimits,
     forward_window_s: float,
     skip_margin_s: float,
+    threads: int | None = None,
 ) -> SampledFrames:
     if not 1 <= count <= limits.max_frames:
         raise ValueError(f"count must be between 1 and {limits.max_frames}")
+    if threads is not None and not 1 <= threads <= MAX_DECODE_THREADS:
+        raise ValueError(f"threads must be between 1 and {MAX_DECODE_THREADS}")
     stream = _video_stream(container)
     context = stream.codec_context
+    if threads is not None:
+        context.thread_count = threads  # before the first packet opens the decoder
     if context.width * context.height > limits.max_pixels:
         raise MediaLimitError(
             f"picture {context.width}x{context.height} is over the {limits.max_pixels} pixel limit"
@@ -384,14 +392,16 @@ def sample_frames(
     limits: SamplingLimits = DEFAULT_LIMITS,
     forward_window_s: float = 1.0,
     skip_margin_s: float = 0.1,
+    threads: int | None = None,
 ) -> SampledFrames:
     """``count`` frames spread evenly over the clip's first video stream (see the module).
 
     Non-reference frames displayed more than ``skip_margin_s`` before a target are not
     decoded (0 decodes every frame); the frames returned are the same either way.
+    ``threads``: decoder threads (``None``: FFmpeg's choice, one more than the cores).
     """
     with _open(source) as container:
-        return _frames(container, count, limits, forward_window_s, skip_margin_s)
+        return _frames(container, count, limits, forward_window_s, skip_margin_s, threads)
 
 
 def decode_audio(
@@ -408,9 +418,13 @@ def sample_clip(
     count: int = DEFAULT_FRAME_COUNT,
     rate: int = AUDIO_RATE,
     limits: SamplingLimits = DEFAULT_LIMITS,
+    threads: int | None = None,
 ) -> ClipSample:
-    """Frames and audio (None for a silent clip) from one open container."""
+    """Frames and audio (None for a silent clip) from one open container; ``threads`` as
+    for :func:`sample_frames`."""
     with _open(source) as container:
-        frames = _frames(container, count, limits, forward_window_s=1.0, skip_margin_s=0.1)
+        frames = _frames(
+            container, count, limits, forward_window_s=1.0, skip_margin_s=0.1, threads=threads
+        )
         audio = _audio(container, rate, limits) if container.streams.audio else None
     return ClipSample(frames=frames, audio=audio)

@@ -6,16 +6,17 @@ throughput:
 - **stage 1** (:func:`scoring.scorer.analyse_clip`: decode, motion, junk, sound,
   preprocessing) runs in a :class:`~concurrent.futures.ProcessPoolExecutor` of
   ``workers`` processes started with ``forkserver`` (``spawn`` where there is none: torch
-  and ``fork`` do not mix), each with one torch and one OpenCV thread;
+  and ``fork`` do not mix), each with one torch, one OpenCV and one video-decoder thread;
 - **stage 2** (:meth:`Scorer.embed`) runs in one inference thread of the calling process,
   on the analyses that are ready: up to ``batch_clips`` clips (and ``max_batch_frames``
   frames) per forward pass, waiting at most ``batch_timeout_s`` for a batch to fill while
-  more clips are still decoding;
+  more clips are still decoding (by default :data:`ACCELERATOR_BATCH_TIMEOUT_S` when the
+  model runs on an accelerator, :data:`CPU_BATCH_TIMEOUT_S` on a CPU);
 - **stage 3** (:meth:`Scorer.judge`) runs right after, in the same thread.
 
 At most ``prefetch`` clips are in stage 1 at once (decoding, or decoded and waiting for
 the inference thread) and at most ``batch_clips`` in stages 2-3, so memory stays bounded
-(a ViT-B-32 analysis holds 2.4 MB of frames) while the model never waits for a decode.
+(a ViT-B-32 analysis holds 1.2 MB of frames) while the model never waits for a decode.
 Jobs submitted beyond that wait in a queue (paths only) of at most ``max_queued``.
 
 Use::
@@ -100,6 +101,8 @@ if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
 
 __all__ = [
+    "ACCELERATOR_BATCH_TIMEOUT_S",
+    "CPU_BATCH_TIMEOUT_S",
     "MAX_CRASH_VERDICTS",
     "WORKER_CRASHED",
     "PipelineStats",
@@ -124,6 +127,16 @@ MAX_QUEUED: Final = 1_000_000
 _WORKER_GRACE_S: Final = 0.5
 #: Most bytes of one clip shipped through Ray's object store (``ship_media``).
 MAX_SHIPPED_BYTES: Final = 2 << 30
+#: How long a batch waits to fill while clips are still decoding, by default, when the
+#: model runs on an accelerator: an idle accelerator is throughput lost, so it takes what
+#: is ready almost at once.
+ACCELERATOR_BATCH_TIMEOUT_S: Final = 0.05
+#: The same on a CPU, where waiting is cheap and small batches are dear: the cores a
+#: waiting model leaves are the ones stage 1 decodes on, and a forward pass has a fixed
+#: cost a small batch pays in full (ViT-B-32 under bf16 autocast on two cores: a pass over
+#: 8 frames costs about half the CPU of one over 64). So it waits for a full batch while
+#: more clips are coming.
+CPU_BATCH_TIMEOUT_S: Final = 5.0
 
 
 # --- jobs and results ---------------------------------------------------------------------
@@ -242,6 +255,10 @@ def _crash_verdict(identity: ModelIdentity, pass_threshold: float, attempts: int
         ),
         model=identity,
     )
+
+
+def _default_batch_timeout(device_type: str) -> float:
+    return CPU_BATCH_TIMEOUT_S if device_type == "cpu" else ACCELERATOR_BATCH_TIMEOUT_S
 
 
 def _check_knobs(batch_clips: int, prefetch: int, max_queued: int, batch_timeout_s: float) -> None:
@@ -569,9 +586,12 @@ class ScoringPipeline(_Pipeline):
     forward pass (default ``batch_clips`` x the scorer's frames per clip);
     ``prefetch``: most clips in stage 1 at once (default ``batch_clips`` + 2 x
     ``workers``, so a full batch is ready when the last one finishes);
-    ``batch_timeout_s``: how long a batch waits to fill while clips are still decoding;
-    ``worker_threads``: torch/OpenCV threads per worker; ``worker_nice``: added to the
-    workers' niceness, so inference is served first when they compete for cores.
+    ``batch_timeout_s``: how long a batch waits to fill while clips are still decoding
+    (default: by the model's device, :data:`CPU_BATCH_TIMEOUT_S` or
+    :data:`ACCELERATOR_BATCH_TIMEOUT_S`);
+    ``worker_threads``: torch, OpenCV and video decoder threads per worker;
+    ``worker_nice``: added to the workers' niceness, so inference is served first when
+    they compete for cores.
     The inference thread uses torch's intra-op threads as the caller set them
     (``torch.set_num_threads``). Results come back in completion order.
     """
@@ -584,7 +604,7 @@ class ScoringPipeline(_Pipeline):
         batch_clips: int = 8,
         prefetch: int | None = None,
         max_batch_frames: int | None = None,
-        batch_timeout_s: float = 0.05,
+        batch_timeout_s: float | None = None,
         max_queued: int = 10_000,
         worker_threads: int = 1,
         worker_nice: int = 0,
@@ -597,7 +617,11 @@ class ScoringPipeline(_Pipeline):
             batch_clips=batch_clips,
             prefetch=prefetch if prefetch is not None else batch_clips + 2 * max(workers, 1),
             max_queued=max_queued,
-            batch_timeout_s=batch_timeout_s,
+            batch_timeout_s=(
+                batch_timeout_s
+                if batch_timeout_s is not None
+                else _default_batch_timeout(scorer.model.plan.device_type)
+            ),
         )
         self.scorer = scorer
         self.workers = workers
@@ -607,6 +631,11 @@ class ScoringPipeline(_Pipeline):
         self.worker_threads = worker_threads
         self.worker_nice = worker_nice
         self._analyse = analysis_task(scorer)
+        if workers:
+            # FFmpeg would start cores + 1 slice threads per decode: on a machine whose
+            # cores the inference already keeps busy they only add switching (about 2 %
+            # more CPU per decode measured on two cores). The pool is the parallelism.
+            self._analyse = functools.partial(self._analyse, decode_threads=worker_threads)
         self._scorer_lock = threading.RLock()
         self._context = _worker_context() if workers else None
         self._generation = 0
@@ -1051,6 +1080,8 @@ class RayScoringPipeline(_Pipeline):
     the fewest outstanding (two at most each: one running, one ready behind it).
     ``ship_media``: send each file's bytes through the object store, for clusters whose
     nodes cannot read the driver's paths (at most :data:`MAX_SHIPPED_BYTES` a clip).
+    ``batch_timeout_s`` defaults as :class:`ScoringPipeline`'s, by whether the actors
+    have GPUs.
     """
 
     def __init__(
@@ -1063,7 +1094,7 @@ class RayScoringPipeline(_Pipeline):
         decode_cpus: float = 1.0,
         batch_clips: int = 8,
         prefetch: int | None = None,
-        batch_timeout_s: float = 0.05,
+        batch_timeout_s: float | None = None,
         max_queued: int = 10_000,
         ship_media: bool = False,
         local_cpus: int | None = None,
@@ -1098,6 +1129,8 @@ class RayScoringPipeline(_Pipeline):
             self._release()
             raise
         self._info = info
+        # As many decoder threads as CPUs the task reserves (ScoringPipeline's reasoning).
+        self._analyse = functools.partial(info.analyse, decode_threads=max(1, int(decode_cpus)))
         self._decode = ray.remote(_analyse_remote).options(
             num_cpus=decode_cpus, num_returns=2, max_retries=1, retry_exceptions=False
         )
@@ -1106,7 +1139,11 @@ class RayScoringPipeline(_Pipeline):
             batch_clips=batch_clips,
             prefetch=prefetch if prefetch is not None else 2 * batch_clips * count,
             max_queued=max_queued,
-            batch_timeout_s=batch_timeout_s,
+            batch_timeout_s=(
+                batch_timeout_s
+                if batch_timeout_s is not None
+                else _default_batch_timeout("cuda" if gpus else "cpu")
+            ),
         )
         self._scorer_lock = threading.RLock()
         self._start_thread(self._serve, "scoring-ray")
@@ -1170,7 +1207,7 @@ class RayScoringPipeline(_Pipeline):
                     self._finish(entry, exc)
                     continue
                 error_ref, analysis_ref = self._decode.remote(
-                    self._info.analyse, source, entry.job.annotation.lighting.setup
+                    self._analyse, source, entry.job.annotation.lighting.setup
                 )
                 decoding[error_ref] = (entry, analysis_ref)
             now = time.monotonic()

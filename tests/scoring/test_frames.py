@@ -128,6 +128,22 @@ def test_frames_further_apart_than_the_skip_margin_are_still_exact(tmp_path: Pat
         assert [read_timecode(f) for f in skipping.frames] == expected
 
 
+def test_one_decoder_thread_gives_the_same_frames_as_ffmpegs_own_choice(
+    timecode_clip: Path,
+) -> None:
+    default = sample_clip(timecode_clip)
+    single = sample_clip(timecode_clip, threads=1)
+    assert single.frames.timestamps == default.frames.timestamps
+    for got, want in zip(single.frames.frames, default.frames.frames, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("threads", [0, 65])
+def test_decoder_threads_are_bounded(timecode_clip: Path, threads: int) -> None:
+    with pytest.raises(ValueError, match="threads must be between 1 and 64"):
+        sample_frames(timecode_clip, threads=threads)
+
+
 def test_output_frames_are_scaled_to_the_size_limit(timecode_clip: Path) -> None:
     sampled = sample_frames(timecode_clip, count=3, limits=SamplingLimits(max_side=160))
     assert sampled.frames[0].shape == (120, 160, 3)

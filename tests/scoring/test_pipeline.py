@@ -30,6 +30,8 @@ from scoring.clipgen import (
 )
 from scoring.models import ScoringModel
 from scoring.pipeline import (
+    ACCELERATOR_BATCH_TIMEOUT_S,
+    CPU_BATCH_TIMEOUT_S,
     WORKER_CRASHED,
     RayScoringPipeline,
     ScoredJob,
@@ -216,6 +218,34 @@ def test_pipeline_verdicts_equal_the_scorers_own_with_all_clips_in_one_batch(
     assert stats.batched_frames == len(clips) * scorer.frame_count
     assert stats.finished == len(clips)
     assert stats.errors == 0
+
+
+def test_the_default_batch_timeout_follows_the_models_device(scorer: Scorer) -> None:
+    on_cpu = scorer.model.plan.device_type == "cpu"
+    with ScoringPipeline(scorer, workers=0) as pipe:
+        assert pipe.batch_timeout_s == (
+            CPU_BATCH_TIMEOUT_S if on_cpu else ACCELERATOR_BATCH_TIMEOUT_S
+        )
+    with ScoringPipeline(scorer, workers=0, batch_timeout_s=0.2) as pipe:
+        assert pipe.batch_timeout_s == 0.2
+
+
+@pytest.mark.parametrize(
+    ("batch_timeout_s", "one_batch"), [(CPU_BATCH_TIMEOUT_S, True), (0.0, False)]
+)
+def test_a_batch_waits_for_clips_still_decoding_only_as_long_as_the_timeout(
+    scorer: Scorer, clips: list[tuple[Path, Annotation]], batch_timeout_s: float, one_batch: bool
+) -> None:
+    # One worker decodes the clips one after another: the first is ready long before
+    # the last. Waiting, the model makes one pass over all; not waiting, it starts on
+    # the first alone (on a CPU that pass costs about as much as a full one).
+    with ScoringPipeline(
+        scorer, workers=1, batch_clips=len(clips), batch_timeout_s=batch_timeout_s
+    ) as pipe:
+        results = list(pipe.run(jobs_for(clips)))
+        stats = pipe.stats()
+    assert len(results) == len(clips)
+    assert (stats.batches == 1) is one_batch
 
 
 def test_undecodable_file_gets_a_failed_verdict_while_the_others_are_scored(

@@ -241,8 +241,8 @@ def test_a_failed_analysis_in_a_batch_keeps_the_others_in_place(
 
 def test_an_analysis_pickles_without_model_tensors(scorer: Scorer, clips: dict[str, Path]) -> None:
     analysis = scorer.analyse(clips["green_circle_with_tone"], lighting=L.HIGH_KEY)
-    assert analysis.frames.dtype == np.float16
-    assert analysis.frames.shape == (8, 3, 64, 64)
+    assert analysis.frames.dtype == np.uint8
+    assert analysis.frames.shape == (8, 64, 64, 3)
     assert not any(isinstance(v, torch.Tensor) for v in vars(analysis).values())
     copy = pickle.loads(pickle.dumps(analysis))
     assert isinstance(copy, Analysis)
@@ -254,13 +254,47 @@ def test_an_analysis_pickles_without_model_tensors(scorer: Scorer, clips: dict[s
     assert analysis.lighting is L.HIGH_KEY
 
 
-def test_the_picklable_preprocessor_gives_the_models_own_tensors(
+def test_the_picklable_preprocessor_gives_the_models_own_tensors_bit_for_bit(
     tiny_model: ScoringModel, clips: dict[str, Path]
 ) -> None:
-    frames = list(sample_frames(clips["blue_square"], count=4).frames)
+    rng = np.random.default_rng(3)
+    frames = [
+        *sample_frames(clips["blue_square"], count=4).frames,
+        # Every channel value, odd sizes and aspects (crop, resize both ways).
+        rng.integers(0, 256, (97, 301, 3), np.uint8),
+        rng.integers(0, 256, (480, 33, 3), np.uint8),
+        np.arange(256 * 3, dtype=np.uint16).reshape(16, 16, 3).astype(np.uint8),
+    ]
     preprocess = pickle.loads(pickle.dumps(FramePreprocessor.from_model(tiny_model)))
-    expected = tiny_model.preprocess_frames(frames).numpy()
-    np.testing.assert_allclose(preprocess(frames).astype(np.float32), expected, atol=2e-3)
+    for frame in frames:
+        pictures = preprocess([frame])
+        assert pictures.dtype == np.uint8
+        assert pictures.shape == (1, 64, 64, 3)
+        batch = preprocess.normalise(torch.from_numpy(pictures))
+        # What the worker pipeline always fed the model: the transform's float32 output
+        # rounded to float16.
+        expected = tiny_model.preprocess_frames([frame]).to(torch.float16)
+        assert batch.dtype == torch.float16
+        assert torch.equal(batch, expected)
+
+
+def test_normalising_a_batch_equals_normalising_its_pictures_one_by_one(
+    tiny_model: ScoringModel, clips: dict[str, Path]
+) -> None:
+    preprocess = FramePreprocessor.from_model(tiny_model)
+    pictures = torch.from_numpy(preprocess(list(sample_frames(clips["blue_square"]).frames)))
+    batch = preprocess.normalise(pictures)
+    assert batch.shape == (8, 3, 64, 64)
+    for index in range(8):
+        assert torch.equal(batch[index : index + 1], preprocess.normalise(pictures[index:][:1]))
+
+
+def test_normalise_refuses_anything_but_uint8_pictures(tiny_model: ScoringModel) -> None:
+    preprocess = FramePreprocessor.from_model(tiny_model)
+    with pytest.raises(ValueError, match="uint8"):
+        preprocess.normalise(torch.zeros(1, 64, 64, 3))
+    with pytest.raises(ValueError, match="uint8"):
+        preprocess.normalise(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
 
 
 def test_stage_one_runs_in_a_worker_process(scorer: Scorer, clips: dict[str, Path]) -> None:
