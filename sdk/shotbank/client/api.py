@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -65,6 +65,9 @@ MAX_EPOCH_INPUTS_BYTES: Final = 512 * 1024 * 1024
 _ADDRESS: Final = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _TUS: Final = {"Tus-Resumable": "1.0.0"}
 _SIGN_IN_STATEMENT: Final = "Sign in to Shotbank."
+
+if TYPE_CHECKING:
+    from shotbank.datasets.client import DatasetHandle, DatasetVersionHandle
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -463,6 +466,27 @@ class ShotbankClient:
             ) from exc
         except RewardsError as exc:
             raise UnexpectedResponseError(f"{where} answered inconsistent inputs: {exc}") from exc
+
+    # --- datasets ------------------------------------------------------------------------
+
+    def datasets(self, *, page_size: int = 20) -> Iterator[DatasetHandle]:
+        """Every dataset, in id order, following the pages (public; no sign-in needed)."""
+        from shotbank.datasets.client import list_datasets
+
+        return list_datasets(self, page_size=page_size)
+
+    def dataset(self, dataset_id: str) -> DatasetHandle:
+        """One dataset, with ``.versions()`` (:mod:`shotbank.datasets.client`)."""
+        from shotbank.datasets.client import get_dataset
+
+        return get_dataset(self, dataset_id)
+
+    def version(self, dataset_id: str, number: int) -> DatasetVersionHandle:
+        """One dataset version: ``.summary``, ``.index()``, ``.manifest()``,
+        ``.download(dir)`` and ``.stream()`` (:mod:`shotbank.datasets.client`)."""
+        from shotbank.datasets.client import get_version
+
+        return get_version(self, dataset_id, number)
 
     def rewards(self, address: str) -> Rewards:
         """What ``address`` earned, claimed and can claim now, with the claim's proof."""

@@ -3,9 +3,17 @@
 - :mod:`~shotbank.datasets.format` -- manifest rows, the shard index, the version hash
   and the manifest as an Arrow table / pandas frame (``docs/api/datasets.md``)
 
+- :mod:`~shotbank.datasets.client` -- the backend's datasets from
+  :class:`~shotbank.client.ShotbankClient`: :class:`DatasetVersionHandle` with verified,
+  resumable ``download(dir)`` and remote ``stream()`` (imported on first use)
+- :mod:`~shotbank.datasets.stream` -- a version as a PyTorch ``IterableDataset``
+  (``shotbank[torch]``; import it explicitly)
+
 Importing this package needs only pydantic; the Arrow and pandas helpers need the
 ``shotbank[data]`` extra, and raise :class:`MissingExtraError` without it.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from shotbank.datasets.format import (
     DEFAULT_SHARD_BYTES,
@@ -48,6 +56,42 @@ from shotbank.datasets.format import (
     write_manifest_parquet,
 )
 
+if TYPE_CHECKING:
+    from shotbank.datasets.client import (
+        DatasetHandle,
+        DatasetInfo,
+        DatasetVersionHandle,
+        DatasetVersionSummary,
+        DownloadError,
+        DownloadReport,
+        LicenceRequiredError,
+        ShardVerificationError,
+    )
+
+#: Names of :mod:`shotbank.datasets.client`, imported on first use: the client pulls in
+#: httpx, eth-account and rich, which readers of the format alone do not need.
+_CLIENT_NAMES = frozenset(
+    {
+        "DatasetHandle",
+        "DatasetInfo",
+        "DatasetVersionHandle",
+        "DatasetVersionSummary",
+        "DownloadError",
+        "DownloadReport",
+        "LicenceRequiredError",
+        "ShardVerificationError",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLIENT_NAMES:
+        from shotbank.datasets import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_SHARD_BYTES",
     "FORMAT_VERSION",
@@ -69,6 +113,13 @@ __all__ = [
     "TAR_TRAILER",
     "DatasetError",
     "DatasetFormatError",
+    "DatasetHandle",
+    "DatasetInfo",
+    "DatasetVersionHandle",
+    "DatasetVersionSummary",
+    "DownloadError",
+    "DownloadReport",
+    "LicenceRequiredError",
     "ManifestRow",
     "MemberRange",
     "MissingExtraError",
@@ -76,6 +127,7 @@ __all__ = [
     "SampleRecord",
     "ShardEntry",
     "ShardIndex",
+    "ShardVerificationError",
     "canonical_row_json",
     "index_json",
     "manifest_frame",

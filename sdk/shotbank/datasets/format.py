@@ -243,8 +243,11 @@ def _prepared(value: object) -> object:
             raise _NeedsReferenceError
         return value
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < _EXACT_FLOAT:
-            return int(value)
+        if value.is_integer():
+            if abs(value) < _EXACT_FLOAT:
+                return int(value)
+            # 2**53 and up: ECMAScript writes the digits without ".0", repr keeps it.
+            raise _NeedsReferenceError
         if "e" in repr(value) or "n" in repr(value):  # exponent, inf or nan
             raise _NeedsReferenceError
         return value

@@ -210,6 +210,7 @@ JSON_VALUES = st.recursive(
 @given(JSON_VALUES)
 @example({"\ue000": 1, "\U0001f600": 2})
 @example([1e21, 2.0**60, -0.0, 1.5e-7, 2**53])
+@example(9007199254740992.0)
 def test_row_json_equals_the_reference_rfc8785_encoder(value: Any) -> None:
     reference: bytes | None
     try:
