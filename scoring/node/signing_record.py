@@ -112,7 +112,7 @@ class SigningRecord:
         except (OSError, sqlite3.Error) as exc:
             raise NodeStateError(f"cannot open the signing record {path}: {exc}") from exc
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _set_wal(self._db, busy_timeout_s)
             # FULL: every commit is fsync'd before it returns, so a recorded root survives
             # a power cut that follows the signature.
             self._db.execute("PRAGMA synchronous=FULL")
@@ -236,6 +236,26 @@ class SigningRecord:
             f"to sign root {root} with total {cumulative_total}: two different roots for "
             "one epoch are slashable"
         )
+
+
+def _set_wal(db: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """Switch ``db`` to WAL, waiting up to ``busy_timeout_s`` for other processes.
+
+    The switch needs the file to itself for an instant, and SQLite answers "database is
+    locked" at once (without its busy handler) while another process is creating or
+    switching the same file, so it is retried here.
+    """
+    deadline = time.monotonic() + busy_timeout_s
+    delay = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _row(key: tuple[int, str, int], row: tuple[str, str, float]) -> SignedEpoch:
