@@ -27,6 +27,7 @@ from the chain alone, so re-deriving them is always correct.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from sqlalchemy.engine import Engine
@@ -112,49 +113,30 @@ class ChainSync:
         return deployment
 
     def _step_stakes(self, deployment: Deployment) -> bool:
-        indexer = self._prepare_stakes(deployment)
-        try:
-            result = indexer.step()
-        except ReorgTooDeepError as exc:
-            logger.error("stake snapshot: %s; re-indexing it from the start block", exc)
-            with self.store.transaction():
-                stakes.clear_snapshot(self.store, indexer.name)
+        def forget() -> None:
             # Set up afresh (minStake read again): the chain may be another one now.
             self._indexer = None
-            return True
-        except CheckpointMovedError as exc:
-            logger.info("stake snapshot: %s; continuing from there", exc)
-            return True
-        if result.rolled_back_to is not None:
-            logger.warning(
-                "stake snapshot: chain reorganised (%s); rolled back to block %d",
-                result.reorg_reason,
-                result.rolled_back_to,
-            )
-        return not result.caught_up
+
+        return _step(
+            self._prepare_stakes(deployment),
+            what="stake snapshot",
+            plural=False,
+            store=self.store,
+            clear=stakes.clear_snapshot,
+            forget=forget,
+        )
 
     def _step_rewards(self, deployment: Deployment) -> bool:
-        indexer = self._prepare_rewards(deployment)
-        if indexer is None:
-            return False
-        try:
-            result = indexer.step()
-        except ReorgTooDeepError as exc:
-            logger.error("reward events: %s; re-indexing them from the start block", exc)
-            with self.reward_store.transaction():
-                rewardsync.clear_events(self.reward_store, indexer.name)
+        def forget() -> None:
             self._reward_indexer = None
-            return True
-        except CheckpointMovedError as exc:
-            logger.info("reward events: %s; continuing from there", exc)
-            return True
-        if result.rolled_back_to is not None:
-            logger.warning(
-                "reward events: chain reorganised (%s); rolled back to block %d",
-                result.reorg_reason,
-                result.rolled_back_to,
-            )
-        return not result.caught_up
+
+        return _step(
+            self._prepare_rewards(deployment),
+            what="reward events",
+            store=self.reward_store,
+            clear=rewardsync.clear_events,
+            forget=forget,
+        )
 
     @property
     def market_indexer(self) -> Indexer | None:
@@ -162,27 +144,16 @@ class ChainSync:
         return self._market_indexer
 
     def _step_market(self, deployment: Deployment) -> bool:
-        indexer = self._prepare_market(deployment)
-        if indexer is None:
-            return False
-        try:
-            result = indexer.step()
-        except ReorgTooDeepError as exc:
-            logger.error("licences: %s; re-indexing them from the start block", exc)
-            with self.market_store.transaction():
-                marketsync.clear_events(self.market_store, indexer.name)
+        def forget() -> None:
             self._market_indexer = None
-            return True
-        except CheckpointMovedError as exc:
-            logger.info("licences: %s; continuing from there", exc)
-            return True
-        if result.rolled_back_to is not None:
-            logger.warning(
-                "licences: chain reorganised (%s); rolled back to block %d",
-                result.reorg_reason,
-                result.rolled_back_to,
-            )
-        return not result.caught_up
+
+        return _step(
+            self._prepare_market(deployment),
+            what="licences",
+            store=self.market_store,
+            clear=marketsync.clear_events,
+            forget=forget,
+        )
 
     def _prepare_market(self, deployment: Deployment) -> Indexer | None:
         settings = self.settings
@@ -314,3 +285,42 @@ class ChainSync:
         if self._problem is not None:
             logger.info("chain sync works again")
             self._problem = None
+
+
+def _step(
+    indexer: Indexer | None,
+    *,
+    what: str,
+    plural: bool = True,
+    store: SqlIndexerStore,
+    clear: Callable[[SqlIndexerStore, str], None],
+    forget: Callable[[], None],
+) -> bool:
+    """One step of ``indexer`` (None: nothing to follow); True while there is more.
+
+    A reorg deeper than the indexer's window clears what it derived (``clear``) and drops
+    the indexer (``forget``) so that the next step re-indexes from the start block.
+    """
+    if indexer is None:
+        return False
+    try:
+        result = indexer.step()
+    except ReorgTooDeepError as exc:
+        logger.error(
+            "%s: %s; re-indexing %s from the start block", what, exc, "them" if plural else "it"
+        )
+        with store.transaction():
+            clear(store, indexer.name)
+        forget()
+        return True
+    except CheckpointMovedError as exc:
+        logger.info("%s: %s; continuing from there", what, exc)
+        return True
+    if result.rolled_back_to is not None:
+        logger.warning(
+            "%s: chain reorganised (%s); rolled back to block %d",
+            what,
+            result.reorg_reason,
+            result.rolled_back_to,
+        )
+    return not result.caught_up
