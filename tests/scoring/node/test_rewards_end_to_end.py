@@ -25,10 +25,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from eth_account.signers.local import LocalAccount
+from sqlmodel import Session
 from web3 import Web3
 
 from backend import admin
 from backend.core.config import Settings
+from backend.core.db import create_db_engine
+from backend.services import rewardsync
 from scoring.clipgen import scene_frames, solid_frames, tone, write_clip
 from scoring.node.config import NodeSettings
 from scoring.node.node import ValidatorNode
@@ -325,6 +328,9 @@ def run_epoch(
             timeout_s=240,
         )
         clips += decided(network, accounts[address], ids)
+    # The close takes funding from the backend's indexed events: wait until everything
+    # funded so far (the previous close's emission draw included) is indexed.
+    wait_for("the funding indexed", lambda: _funding_indexed(network), timeout_s=60)
     close_epoch(network.server.settings)
     summary = _epoch(network, number)
     assert summary["status"] != "empty"
@@ -344,6 +350,25 @@ def run_epoch(
     pool = funded - int(summary["previous_cumulative_total"])
     assert int(summary["pool"]) == pool
     return summary, expected_amounts(pool, clips)
+
+
+def _funding_indexed(network: Network) -> bool:
+    w3 = network.chain.w3
+    distributor = RewardDistributor.from_deployment(w3, network.chain.deployment)
+    head = w3.eth.block_number
+    engine = create_db_engine(network.server.settings)
+    try:
+        with Session(engine) as db:
+            indexed = rewardsync.indexed_block(db)
+            funded = rewardsync.funded_total_at(db, head)
+    finally:
+        engine.dispose()
+    return (
+        indexed is not None
+        and indexed >= head
+        and funded is not None
+        and funded[0] == distributor.total_funded()
+    )
 
 
 def _all_decided(network: Network, account: LocalAccount, ids: list[str]) -> bool:
