@@ -5,12 +5,18 @@
     python -m backend.admin epochs close               # close the open reward epoch now
     python -m backend.admin epochs list [--limit N]    # the newest closed epochs
     python -m backend.admin datasets create SLUG TITLE [--filter JSON] [--licence-terms T]
-    python -m backend.admin datasets freeze DATASET_ID [--shard-bytes N]
+                                                   [--price WEI]
+    python -m backend.admin datasets freeze DATASET_ID [--shard-bytes N] [--price WEI]
     python -m backend.admin datasets list              # datasets and their versions
+    python -m backend.admin datasets price DATASET N WEI   # setVersionPrice (or the price
+                                                       # a version not yet listed gets)
+    python -m backend.admin datasets unlist|relist DATASET N   # setVersionListed
 
 Settings come from the same ``SHOTBANK_*`` variables as the service. ``release``
 re-verifies the stored bytes against the CID first and refuses while they still do not
-match (``--force`` releases anyway, e.g. after deleting the file).
+match (``--force`` releases anyway, e.g. after deleting the file). ``price``, ``unlist``
+and ``relist`` enqueue the operator's transaction in the outbox (``DATASET`` is an id or a
+slug); the running service's submitter sends it.
 """
 
 from __future__ import annotations
@@ -30,11 +36,12 @@ from backend.core.migrate import upgrade_to_head
 from backend.errors import BackendError, ConfigurationError, EpochFundingUnknownError
 from backend.models.datasets import DatasetCreate
 from backend.models.epochs import MAX_EPOCH_PAGE, EpochStatus
-from backend.services import datasets, epochs
+from backend.services import datasets, epochs, licences
 from backend.services.blobs import Quarantine
 from ingest import errors as ingest_errors
 from ingest.blobstore import LocalBlobStore
 from ingest.cid import normalize_cid
+from shotbank.chain.errors import ChainError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,11 +70,43 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--filter", default="{}", help="a DatasetFilter as JSON")
     create.add_argument("--description", default="")
     create.add_argument("--licence-terms", default="")
+    create.add_argument("--price", default=None, help="default price of its versions (wei)")
     freeze = dataset_actions.add_parser("freeze", help="freeze the current match (packs later)")
     freeze.add_argument("dataset_id")
     freeze.add_argument("--shard-bytes", type=int, default=None)
+    freeze.add_argument("--price", type=int, default=None, help="the version's price (wei)")
     dataset_actions.add_parser("list", help="datasets and their versions")
+    price = dataset_actions.add_parser("price", help="change a version's price (wei)")
+    price.add_argument("dataset", help="dataset id or slug")
+    price.add_argument("number", type=int)
+    price.add_argument("wei", type=int)
+    for name, text in (("unlist", "take a version off sale"), ("relist", "put it back")):
+        switch = dataset_actions.add_parser(name, help=text)
+        switch.add_argument("dataset", help="dataset id or slug")
+        switch.add_argument("number", type=int)
     return parser
+
+
+def _listing(args: argparse.Namespace, *, settings: Settings, engine: Engine) -> int:
+    outbox = licences.connect_outbox(engine, settings)
+    if args.action == "price":
+        tx = licences.change_price(
+            engine, settings, outbox, dataset=args.dataset, number=args.number, price=args.wei
+        )
+        if tx is None:
+            print(f"version {args.number} will be listed at {args.wei} wei")
+            return 0
+    else:
+        tx = licences.change_listed(
+            engine,
+            settings,
+            outbox,
+            dataset=args.dataset,
+            number=args.number,
+            listed=args.action == "relist",
+        )
+    print(f"enqueued {tx.key} (outbox {tx.id}, nonce {tx.nonce}); the service sends it")
+    return 0
 
 
 #: Who a dataset made on the command line is recorded as when no operator is configured.
@@ -78,6 +117,8 @@ def _datasets(args: argparse.Namespace, *, settings: Settings, engine: Engine) -
     author = settings.operators[0] if settings.operators else _CLI_AUTHOR
     now = datetime.now(UTC)
     try:
+        if args.action in ("price", "unlist", "relist"):
+            return _listing(args, settings=settings, engine=engine)
         if args.action == "create":
             request = DatasetCreate(
                 slug=args.slug,
@@ -85,6 +126,7 @@ def _datasets(args: argparse.Namespace, *, settings: Settings, engine: Engine) -
                 description=args.description,
                 filter=json.loads(args.filter),
                 licence_terms=args.licence_terms,
+                price=args.price,
             )
             with Session(engine) as db:
                 made = datasets.create_dataset(db, request=request, created_by=author, now=now)
@@ -98,6 +140,7 @@ def _datasets(args: argparse.Namespace, *, settings: Settings, engine: Engine) -
                 created_by=author,
                 now=now,
                 shard_bytes=args.shard_bytes,
+                price=args.price,
             )
             print(
                 f"version {version.number} {version.status.value}: {version.samples} samples "
@@ -116,7 +159,7 @@ def _datasets(args: argparse.Namespace, *, settings: Settings, engine: Engine) -
             if not page.items:
                 print("no datasets", file=sys.stderr)
         return 0
-    except (BackendError, ValueError) as exc:
+    except (BackendError, ChainError, ValueError) as exc:
         # ValueError: a filter argument that is not JSON, or a slug/title out of bounds.
         message = exc.message if isinstance(exc, BackendError) else str(exc)
         print(f"error: {message}", file=sys.stderr)

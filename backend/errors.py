@@ -23,6 +23,7 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── InvalidSignatureError           invalid_signature       (epoch root, not the caller's)
     │   ├── InvalidAddressError             invalid_address         (not a 20-byte hex address)
     │   ├── DatasetVersionInvalidError      dataset_version_invalid (samples that make no version)
+    │   ├── RunDatasetMismatchError         run_dataset_mismatch    (not the version's sample count)
     │   └── DatasetFilterInvalidError       dataset_filter_invalid
     ├── NotFoundError (LookupError)         not_found               404
     │   ├── UploadNotFoundError             upload_not_found        404
@@ -34,7 +35,8 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── EpochNotFoundError              epoch_not_found         (unknown or still open)
     │   ├── DatasetNotFoundError            dataset_not_found
     │   ├── DatasetVersionNotFoundError     dataset_version_not_found
-    │   └── DatasetShardNotFoundError       dataset_shard_not_found (not a shard of the version)
+    │   ├── DatasetShardNotFoundError       dataset_shard_not_found (not a shard of the version)
+    │   └── ModelNotFoundError              model_not_found         (no model has this hash)
     ├── ConflictError                       conflict                409
     │   ├── UploadOffsetMismatchError       upload_offset_mismatch
     │   ├── UploadBusyError                 upload_busy
@@ -55,20 +57,25 @@ problems) and ``extra`` members where it has them (e.g. ``existing_clip_id``)::
     │   ├── EpochRootMismatchError          epoch_root_mismatch     (not the published root)
     │   ├── DatasetVersionExistsError       dataset_version_exists  (versions are immutable)
     │   ├── DatasetSlugTakenError           dataset_slug_taken
+    │   ├── ModelExistsError                model_exists            (another record or registrant)
     │   └── DatasetEmptyMatchError          dataset_empty_match     (nothing to freeze)
     ├── AuthenticationError                 unauthenticated         401
     │   ├── SessionInvalidError             session_invalid
     │   ├── SessionExpiredError             session_expired
-    │   └── SignInRejectedError             sign_in_rejected
-    │       ├── SiweMalformedError          siwe_malformed
-    │       ├── SiweDomainMismatchError     siwe_domain_mismatch
-    │       ├── SiweUriMismatchError        siwe_uri_mismatch
-    │       ├── SiweChainMismatchError      siwe_chain_mismatch
-    │       ├── SiweExpiredError            siwe_expired   (also not yet valid, no/too long expiry)
-    │       ├── SiweInvalidSignatureError   siwe_invalid_signature
-    │       ├── NonceUnknownError           nonce_unknown
-    │       ├── NonceUsedError              nonce_used      (a replayed message)
-    │       └── NonceExpiredError           nonce_expired
+    │   ├── SignInRejectedError             sign_in_rejected
+    │   │   ├── SiweMalformedError          siwe_malformed
+    │   │   ├── SiweDomainMismatchError     siwe_domain_mismatch
+    │   │   ├── SiweUriMismatchError        siwe_uri_mismatch
+    │   │   ├── SiweChainMismatchError      siwe_chain_mismatch
+    │   │   ├── SiweExpiredError            siwe_expired   (also not yet valid, no/too long expiry)
+    │   │   ├── SiweInvalidSignatureError   siwe_invalid_signature
+    │   │   ├── NonceUnknownError           nonce_unknown
+    │   │   ├── NonceUsedError              nonce_used      (a replayed message)
+    │   │   └── NonceExpiredError           nonce_expired
+    │   └── SignedRequestRejectedError      invalid_authorization   (Shotbank-Signature header)
+    │       ├── RequestSignatureInvalidError request_signature_invalid
+    │       ├── RequestExpiredError         request_expired         (timestamp outside 300 s)
+    │       └── RequestReplayedError        request_replayed        (nonce seen before)
     ├── LicenceRequiredError                licence_required        402 (names the purchase call)
     ├── PermissionDeniedError               permission_denied       403
     │   ├── ValidatorNotStakedError         validator_not_staked    (no active stake)
@@ -424,6 +431,25 @@ class DatasetShardNotFoundError(NotFoundError):
     code = "dataset_shard_not_found"
 
 
+class ModelNotFoundError(NotFoundError):
+    """No registered model has this hash."""
+
+    code = "model_not_found"
+
+
+class ModelExistsError(ConflictError):
+    """The model hash is registered already, with another run record or by another
+    address (registering the identical record again is not an error)."""
+
+    code = "model_exists"
+
+
+class RunDatasetMismatchError(InvalidInputError):
+    """A run record does not fit the dataset version it names (another sample count)."""
+
+    code = "run_dataset_mismatch"
+
+
 class LicenceRequiredError(BackendError):
     """The signed-in address holds no licence for the dataset version; the message names
     the DatasetMarket call that buys one."""
@@ -599,6 +625,31 @@ class NonceExpiredError(SignInRejectedError):
     """The message's nonce was issued too long ago."""
 
     code = "nonce_expired"
+
+
+class SignedRequestRejectedError(AuthenticationError):
+    """A ``Shotbank-Signature`` header is malformed (or too long); subclasses say why else
+    a signed request was refused."""
+
+    code = "invalid_authorization"
+
+
+class RequestSignatureInvalidError(SignedRequestRejectedError):
+    """A signed request's signature does not recover to the address it names."""
+
+    code = "request_signature_invalid"
+
+
+class RequestExpiredError(SignedRequestRejectedError):
+    """A signed request's timestamp is outside the accepted window."""
+
+    code = "request_expired"
+
+
+class RequestReplayedError(SignedRequestRejectedError):
+    """A signed request's ``(address, nonce)`` was seen before."""
+
+    code = "request_replayed"
 
 
 class UploadTooLargeError(LimitExceededError):

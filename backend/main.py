@@ -24,6 +24,7 @@ from backend.api.deps import AppContext
 from backend.api.limits import BodySizeLimitMiddleware
 from backend.api.main import API_PREFIX, api_router
 from backend.api.routes import ipfs
+from backend.api.routes.models import MODEL_MAX_BODY_BYTES
 from backend.api.routes.uploads import UPLOADS_PATH, TusHeadersMiddleware
 from backend.core.background import BackgroundRunner
 from backend.core.chain import create_web3
@@ -38,6 +39,7 @@ from backend.services.datasets import pack_next
 from backend.services.epochs import CloseScheduler
 from backend.services.housekeeping import run_housekeeping
 from backend.services.ingest import ingest_once
+from backend.services.licences import Lister
 from backend.services.submitter import Submitter
 from ingest.blobstore import LocalBlobStore
 
@@ -56,7 +58,7 @@ def background_jobs(context: AppContext) -> BackgroundRunner:
     the housekeeping job (upload expiry, stale ingest claims, leftover files), the
     consensus job (expired leases, clips past their consensus deadline), the chain
     sync (the validator stake snapshot, the reward events), the epoch close schedule,
-    the root submitter and the dataset packer."""
+    the root submitter, the dataset packer and the dataset lister."""
     settings, engine, blobs = context.settings, context.engine, context.blobs
     runner = BackgroundRunner()
     for number in range(settings.ingest_workers):
@@ -92,6 +94,9 @@ def background_jobs(context: AppContext) -> BackgroundRunner:
         partial(pack_next, engine, settings=settings, blobs=blobs),
         idle_s=settings.dataset_poll_s,
     )
+    # Ready priced versions onto the DatasetMarket via the operator outbox, including
+    # any a crash left unlisted (backend.services.licences; the submitter sends them).
+    runner.add_loop("dataset-listing", Lister(engine, settings).step, idle_s=settings.chain_poll_s)
     return runner
 
 
@@ -153,6 +158,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             API_PREFIX + "/clips": settings.clip_max_request_body_bytes,
             # A report carries a whole ClipScores: reasons per component and an embedding.
             API_PREFIX + "/validator/reports": REPORT_MAX_BODY_BYTES,
+            # A run record carries its evaluations and hyperparameters.
+            API_PREFIX + "/models": MODEL_MAX_BODY_BYTES,
         },
     )
     return app

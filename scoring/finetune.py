@@ -5,8 +5,11 @@ WebDataset shards, as ``version.download`` leaves it) is streamed through the SD
 :class:`shotbank.datasets.stream.ShardStream`, and the model of :func:`scoring.models.load_model`
 is trained contrastively, frames against text. What the run did is a :class:`RunRecord`
 (``run.json``): the dataset version hash, the base model and its weights SHA-256, the
-hyperparameters, the metrics and the output weights' SHA-256 -- the record a later step
-registers with the backend, and what model lineage is built from.
+hyperparameters, the metrics and the output weights' SHA-256 -- the record
+:func:`register_run` registers with the backend (``POST /api/v1/models``), and what model
+lineage is built from. The record's pydantic models live in the SDK's light
+:mod:`shotbank.runs` (the backend validates registrations with them) and are re-exported
+here.
 
 The method
     * Split: a sample is held out when ``sha256("<seed>:<key>")``, read as a fraction of
@@ -62,7 +65,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -73,8 +76,24 @@ from scoring.models import TEST_MODEL, ScoringModel, load_model
 from scoring.pretrained import sha256_file
 from shotbank.datasets.format import INDEX_NAME, read_index
 from shotbank.datasets.stream import LocalShards, ShardStream, collate, conditioning_text
+from shotbank.runs import (
+    MAX_STEPS,
+    RECALL_AT,
+    RUN_FORMAT,
+    BaseModelInfo,
+    DatasetInfo,
+    EvalMetrics,
+    OutputWeights,
+    RunRecord,
+)
+
+if TYPE_CHECKING:
+    from shotbank.client import ShotbankClient
+    from shotbank.client.lineage import Model
 
 __all__ = [
+    "MAX_STEPS",
+    "RECALL_AT",
     "RUN_FORMAT",
     "RUN_RECORD_NAME",
     "WEIGHTS_NAME",
@@ -90,13 +109,12 @@ __all__ = [
     "finetune",
     "held_out",
     "recall_at_k",
+    "register_run",
     "text_prompt",
 ]
 
 _log = logging.getLogger(__name__)
 
-#: ``format`` of a run record.
-RUN_FORMAT: Final = "shotbank-finetune-run/1"
 #: The run record's file name in the output directory.
 RUN_RECORD_NAME: Final = "run.json"
 #: The fine-tuned weights' file name in the output directory.
@@ -106,14 +124,10 @@ _CHECKPOINT = re.compile(r"^step-(\d{8})\.pt$")
 _CHECKPOINT_FORMAT: Final = "shotbank-finetune-checkpoint/1"
 #: Checkpoints kept on disk (older ones are removed once a newer one is written).
 KEEP_CHECKPOINTS: Final = 2
-#: Most training steps of one run.
-MAX_STEPS: Final = 10_000_000
 #: Largest batch.
 MAX_BATCH: Final = 4096
 #: Most held-out samples evaluated (the similarity matrices are held-out x held-out).
 MAX_HELD_OUT: Final = 4096
-#: Recall cut-offs reported.
-RECALL_AT: Final = (1, 5)
 
 
 class FinetuneError(ScoringError, ValueError):
@@ -190,85 +204,6 @@ class FinetuneConfig(BaseModel):
                 "text",
             },
         )
-
-
-class EvalMetrics(BaseModel):
-    """One evaluation: training loss since the previous one and held-out retrieval."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    step: int = Field(ge=0)
-    train_loss: float | None = None
-    """Mean training loss of the steps since the previous evaluation (None at step 0)."""
-    text_to_clip: dict[str, float] = Field(max_length=len(RECALL_AT))
-    """``{"r@1": ..., "r@5": ...}``: a text finds its clip among the held-out clips."""
-    clip_to_text: dict[str, float] = Field(max_length=len(RECALL_AT))
-    """``{"r@1": ..., "r@5": ...}``: a clip finds its text among the held-out texts."""
-
-    @property
-    def mean_recall(self) -> float:
-        """Mean of the four recalls: one number to compare models by."""
-        values = [*self.text_to_clip.values(), *self.clip_to_text.values()]
-        return sum(values) / len(values)
-
-
-class DatasetInfo(BaseModel):
-    """The dataset version trained on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    version_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    samples: int = Field(ge=1)
-    train_samples: int = Field(ge=1)
-    held_out_samples: int = Field(ge=1)
-
-
-class BaseModelInfo(BaseModel):
-    """The model fine-tuned."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(max_length=100)
-    tag: str | None = Field(default=None, max_length=100)
-    weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-
-class OutputWeights(BaseModel):
-    """The fine-tuned weights file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    file: str = Field(max_length=200)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(ge=1)
-
-
-class RunRecord(BaseModel):
-    """What a run did (``run.json``): what the backend registers and lineage is built on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal["shotbank-finetune-run/1"] = RUN_FORMAT
-    dataset: DatasetInfo
-    base_model: BaseModelInfo
-    hyperparameters: dict[str, Any]
-    device: str = Field(max_length=16)
-    metrics: list[EvalMetrics] = Field(max_length=MAX_STEPS + 1)
-    """Every evaluation in step order; the first is the base model (step 0)."""
-    output: OutputWeights
-    resumed_from_step: int | None = None
-    started_at: datetime
-    finished_at: datetime
-
-    @property
-    def base_metrics(self) -> EvalMetrics:
-        """The base model's evaluation."""
-        return self.metrics[0]
-
-    @property
-    def final_metrics(self) -> EvalMetrics:
-        """The fine-tuned model's evaluation."""
-        return self.metrics[-1]
 
 
 @dataclass(frozen=True)
@@ -722,3 +657,13 @@ def _run(config: FinetuneConfig, progress: Callable[[Progress], None]) -> RunRes
     text = record.model_dump_json(indent=2) + "\n"
     _atomic_write(record_path, functools.partial(_write_text, text))
     return RunResult(record=record, weights=weights, record_path=record_path)
+
+
+def register_run(client: ShotbankClient, result: RunResult) -> Model:
+    """Register a finished run with the backend ``client`` talks to; the model's view.
+
+    The client must be signed in (or sign its requests) as a wallet holding a licence for
+    the run's dataset version. Registering the same run again answers the same model;
+    see :meth:`shotbank.client.ShotbankClient.register_model` for the errors.
+    """
+    return client.register_model(result.record)

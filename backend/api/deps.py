@@ -30,7 +30,7 @@ from web3 import Web3
 from backend.core.config import Settings
 from backend.errors import AuthenticationError
 from backend.models.auth import AuthSession
-from backend.services import auth
+from backend.services import auth, signedreq
 from backend.services.blobs import Quarantine
 from backend.services.uploads import DigestCache
 from ingest.blobstore import BlobStore
@@ -166,3 +166,46 @@ def get_optional_address(request: Request, db: SessionDep, settings: SettingsDep
 
 
 OptionalAddress = Annotated[str | None, Depends(get_optional_address)]
+
+
+async def get_raw_body(request: Request) -> bytes:
+    """The request's raw body, read once (Starlette keeps it for the route's own use)."""
+    return await request.body()
+
+
+def request_target(request: Request) -> str:
+    """The request target as it came on the wire: percent-encoded path and query."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+    query = request.scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def get_requester_address(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    body: Annotated[bytes, Depends(get_raw_body)],
+) -> str:
+    """The caller's address from a SIWE session or a signed request (EIP-55 form).
+
+    ``Authorization: Shotbank-Signature ...`` is verified by
+    ``backend.services.signedreq`` (401 ``invalid_authorization``, ``request_signature_invalid``,
+    ``request_expired``, ``request_replayed``); anything else must be a session (bearer
+    token or cookie, 401 without one).
+    """
+    header = request.headers.get("authorization")
+    if signedreq.is_signed_request(header):
+        assert header is not None
+        return signedreq.verify_signed_request(
+            db,
+            authorization=header,
+            method=request.method,
+            path=request_target(request),
+            body=body,
+            chain_id=settings.chain_id,
+        )
+    return auth.authenticate(db, token=session_token(request, settings)).address
+
+
+RequesterDep = Annotated[str, Depends(get_requester_address)]

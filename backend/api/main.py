@@ -8,9 +8,12 @@ from backend.api.routes import (
     auth,
     clips,
     dataset_files,
+    dataset_versions,
     datasets,
     epochs,
     health,
+    licences,
+    models,
     rewards,
     schemas,
     uploads,
@@ -43,3 +46,6 @@ api_router.include_router(epochs.validator_router)
 api_router.include_router(rewards.router)
 api_router.include_router(datasets.router)
 api_router.include_router(dataset_files.router)
+api_router.include_router(dataset_versions.router)
+api_router.include_router(licences.router)
+api_router.include_router(models.router)

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
 
     port: int = Field(8000, ge=1, le=65535)
 
+    public_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
+    """Where clients reach this API; it prefixes the terms URI of on-chain listings
+    (``{public_url}/api/v1/datasets/{id}/terms``)."""
+
     var_dir: Path = Path("var")
     """Root of local state: the SQLite database, the deployments file, devstack state."""
 

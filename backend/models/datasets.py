@@ -15,11 +15,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PublicField
 from sqlalchemy import BigInteger, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from backend.core.db import WeiField
 from shotbank.datasets.format import MAX_SHARD_BYTES, MIN_SHARD_BYTES
 
 #: Longest stored filter JSON (a filter's lists are bounded far below this).
@@ -28,6 +29,10 @@ MAX_FILTER_JSON_CHARS: Final = 256 * 1024
 MAX_DATASET_PAGE: Final = 100
 #: Slugs: lower-case words joined by hyphens (they appear in URLs and file names).
 SLUG_PATTERN: Final = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+#: Highest price a version may be given (wei, ``docs/api/datasets.md``).
+MAX_PRICE_WEI: Final = 10**36
+#: A price on the wire: wei as a decimal string (JSON numbers lose precision past 2**53).
+PRICE_PATTERN: Final = r"^[1-9][0-9]{0,36}$"
 
 
 def new_dataset_id() -> str:
@@ -55,7 +60,9 @@ class Dataset(SQLModel, table=True):
     filter_json: str = Field(sa_type=Text, max_length=MAX_FILTER_JSON_CHARS)
     """The :class:`~backend.services.dataset_filter.DatasetFilter` as JSON."""
     licence_terms: str = Field(default="", sa_type=Text, max_length=10_000)
-    """What a buyer of a version may do with it (free text until licences land)."""
+    """What a buyer of a version may do with it (served as the listing's terms URI)."""
+    price: int | None = WeiField(default=None, nullable=True)
+    """Default price of new versions (wei); ``None``: versions are not put on sale."""
     created_by: str = Field(max_length=42)
     created_at: datetime
 
@@ -84,6 +91,16 @@ class DatasetVersion(SQLModel, table=True):
     """Where the version's files are, relative to ``SHOTBANK_VAR_DIR``."""
     error: str | None = Field(default=None, sa_type=Text, max_length=10_000)
     """Why packing failed (``failed`` only)."""
+    price: int | None = WeiField(default=None, nullable=True)
+    """The price the version is listed with once ready (wei); ``None``: not for sale."""
+    listing_tx_id: int | None = Field(default=None, sa_type=BigInteger)
+    """The operator outbox's ``listVersion`` transaction, once enqueued."""
+    listing_error: str | None = Field(default=None, sa_type=Text, max_length=10_000)
+    """Why ``listVersion`` could not be enqueued (it would revert); not retried."""
+    price_changes: int = Field(default=0, ge=0)
+    """``setVersionPrice`` transactions enqueued so far (numbers their outbox keys)."""
+    listing_changes: int = Field(default=0, ge=0)
+    """``setVersionListed`` transactions enqueued so far (numbers their outbox keys)."""
     created_by: str = Field(max_length=42)
     created_at: datetime
     ready_at: datetime | None = None
@@ -116,6 +133,13 @@ class DatasetCreate(BaseModel):
         description="A DatasetFilter (every field optional; unknown fields are refused).",
     )
     licence_terms: str = PublicField(default="", max_length=10_000)
+    price: str | None = PublicField(default=None, pattern=PRICE_PATTERN)
+    """Default price of its versions in wei (decimal string, ``1 .. 10**36``)."""
+
+    @field_validator("price")
+    @classmethod
+    def _price_in_range(cls, value: str | None) -> str | None:
+        return _check_price(value)
 
 
 class VersionCreate(BaseModel):
@@ -125,6 +149,42 @@ class VersionCreate(BaseModel):
 
     shard_bytes: int | None = PublicField(default=None, ge=MIN_SHARD_BYTES, le=MAX_SHARD_BYTES)
     """Shard target of this version; ``SHOTBANK_DATASET_SHARD_BYTES`` when absent."""
+    price: str | None = PublicField(default=None, pattern=PRICE_PATTERN)
+    """Price in wei (decimal string, ``1 .. 10**36``); the dataset's price when absent."""
+
+    @field_validator("price")
+    @classmethod
+    def _price_in_range(cls, value: str | None) -> str | None:
+        return _check_price(value)
+
+
+def _check_price(value: str | None) -> str | None:
+    if value is not None and int(value) > MAX_PRICE_WEI:
+        raise ValueError(f"a price is at most 10**36 wei, got {value}")
+    return value
+
+
+class ListingStatus(StrEnum):
+    """Where a ready version stands on the DatasetMarket."""
+
+    UNPRICED = "unpriced"
+    PENDING = "pending"
+    LISTED = "listed"
+    UNLISTED = "unlisted"
+
+
+class ListingView(BaseModel):
+    """A ready version's listing: the indexed on-chain values (``null`` until indexed)."""
+
+    version_id: str = PublicField(pattern=r"^0x[0-9a-f]{64}$")
+    market: str | None = PublicField(default=None, max_length=42)
+    """The deployment's DatasetMarket (``null`` when none is deployed)."""
+    chain_id: int
+    price: str | None = PublicField(default=None, max_length=78)
+    """Wei as a decimal string."""
+    listed: bool | None = None
+    terms_uri: str | None = PublicField(default=None, max_length=512)
+    status: ListingStatus
 
 
 class DatasetVersionView(BaseModel):
@@ -143,6 +203,8 @@ class DatasetVersionView(BaseModel):
     error: str | None = PublicField(default=None, max_length=10_000)
     created_at: datetime
     ready_at: datetime | None = None
+    listing: ListingView | None = None
+    """``null`` for versions not ``ready``."""
 
 
 class DatasetView(BaseModel):
@@ -154,6 +216,8 @@ class DatasetView(BaseModel):
     description: str = PublicField(max_length=10_000)
     filter: dict[str, Any]
     licence_terms: str = PublicField(max_length=10_000)
+    price: str | None = PublicField(default=None, max_length=78)
+    """Default price of new versions in wei (decimal string), ``null``: not for sale."""
     created_by: str = PublicField(max_length=42)
     created_at: datetime
     versions: list[DatasetVersionView] = PublicField(default_factory=list)

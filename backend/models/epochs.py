@@ -149,6 +149,10 @@ class Epoch(SQLModel, table=True):
     validator_pool: int | None = WeiField(default=None)
     allocated: int | None = WeiField(default=None)
     carry: int | None = WeiField(default=None)
+    sales_pool: int | None = WeiField(default=None)
+    """Rule /2: the contributor shares of the epoch's dataset sales (``None`` before it)."""
+    sales_allocated: int | None = WeiField(default=None)
+    """Rule /2: what those sales gave the sold versions' contributors."""
     cumulative_total: int | None = WeiField(default=None)
     root: str | None = Field(default=None, max_length=HASH_CHARS)
     inputs_sha256: str | None = Field(default=None, max_length=64)
@@ -220,6 +224,9 @@ class EpochAllocation(SQLModel, table=True):
     """EIP-55 checksum address."""
     contributor_amount: int = WeiField()
     validator_amount: int = WeiField()
+    sales_amount: int | None = WeiField(default=None)
+    """Rule /2: the account's part of the epoch's dataset sales (``None``: closed before
+    sales were earmarked, which is 0)."""
     amount: int = WeiField()
     """Earned in this epoch (0 for an account that only carries its earlier total)."""
     cumulative: int = WeiField()
@@ -325,6 +332,10 @@ class EpochSummary(BaseModel):
     validator_pool: str | None = PublicField(default=None, pattern=DECIMAL_PATTERN)
     allocated: str | None = PublicField(default=None, pattern=DECIMAL_PATTERN)
     carry: str | None = PublicField(default=None, pattern=DECIMAL_PATTERN)
+    sales_pool: str | None = PublicField(default=None, pattern=DECIMAL_PATTERN)
+    """Rule /2: the contributor shares of the epoch's dataset sales of known versions."""
+    sales_allocated: str | None = PublicField(default=None, pattern=DECIMAL_PATTERN)
+    """Rule /2: what those sales gave the versions' contributors (rounding joins the rest)."""
     funding: EpochFunding | None = None
     """Where ``pool`` came from; ``None`` for epochs closed before it was recorded."""
     root: str | None = PublicField(default=None, max_length=HASH_CHARS)
@@ -386,6 +397,8 @@ class RewardEpochItem(BaseModel):
 
     epoch: int
     amount: str = PublicField(pattern=DECIMAL_PATTERN)
+    sales_amount: str = PublicField(default="0", pattern=DECIMAL_PATTERN)
+    """The part of ``amount`` that came from dataset sales of the address's samples."""
     cumulative: str = PublicField(pattern=DECIMAL_PATTERN)
     status: EpochStatus
 

@@ -4,7 +4,9 @@
   :func:`require_operator`).
 * :func:`freeze_version` snapshots the clips matching the dataset's filter now into
   ``dataset_version_sample`` rows in one transaction -- the version's immutable
-  membership -- and leaves the version ``packing``. An empty match makes no version.
+  membership -- and leaves the version ``packing``, with its price (the request's, else
+  the dataset's; ``None``: not for sale). An empty match makes no version. Once it is
+  ``ready``, a priced version is listed on chain by ``backend.services.licences.Lister``.
 * :func:`pack_next` (a background loop) packs the oldest ``packing`` version with
   :func:`backend.services.packing.pack_version`, reading clip bytes from the blob store,
   and marks it ``ready`` or ``failed``. It packs into ``datasets/packing/<version id>``
@@ -47,6 +49,7 @@ from backend.errors import (
 from backend.models.clips import Clip, clip_media
 from backend.models.datasets import (
     MAX_DATASET_PAGE,
+    MAX_PRICE_WEI,
     Dataset,
     DatasetCreate,
     DatasetPage,
@@ -58,6 +61,7 @@ from backend.models.datasets import (
 )
 from backend.models.scoring import ClipScoring
 from backend.services.dataset_filter import DatasetFilter, matching_clips
+from backend.services.licences import listing_view, market_address
 from backend.services.packing import PackInput, pack_version, remove_partials
 from ingest.blobstore import BlobStore
 from ingest.errors import IngestError
@@ -73,6 +77,7 @@ __all__ = [
     "create_dataset",
     "dataset_view",
     "freeze_version",
+    "licence_terms",
     "list_datasets",
     "pack_next",
     "require_operator",
@@ -132,7 +137,20 @@ def _contributors(db: Session, version_id: str) -> int:
     return int(count)
 
 
-def _version_view(db: Session, version: DatasetVersion) -> DatasetVersionView:
+class _Market:
+    """The market facts a view needs, looked up once per request (a file read)."""
+
+    def __init__(self, settings: Settings | None) -> None:
+        self.settings = settings
+        self.address = None if settings is None else market_address(settings)
+
+
+def _version_view(
+    db: Session, version: DatasetVersion, market: _Market | None = None
+) -> DatasetVersionView:
+    listing = None
+    if market is not None and market.settings is not None:
+        listing = listing_view(db, market.settings, version, market=market.address)
     return DatasetVersionView(
         dataset_id=version.dataset_id,
         number=version.number,
@@ -146,6 +164,7 @@ def _version_view(db: Session, version: DatasetVersion) -> DatasetVersionView:
         error=version.error,
         created_at=_aware(version.created_at),
         ready_at=_aware(version.ready_at) if version.ready_at else None,
+        listing=listing,
     )
 
 
@@ -157,6 +176,7 @@ def _dataset_view(dataset: Dataset, versions: list[DatasetVersionView]) -> Datas
         description=dataset.description,
         filter=json.loads(dataset.filter_json),
         licence_terms=dataset.licence_terms,
+        price=None if dataset.price is None else str(dataset.price),
         created_by=dataset.created_by,
         created_at=_aware(dataset.created_at),
         versions=versions,
@@ -174,6 +194,7 @@ def create_dataset(
         description=request.description,
         filter_json=json.dumps(flt.document(), sort_keys=True),
         licence_terms=request.licence_terms,
+        price=None if request.price is None else int(request.price),
         created_by=created_by,
         created_at=now,
     )
@@ -201,15 +222,22 @@ def list_datasets(db: Session, *, limit: int, after: str | None = None) -> Datas
     )
 
 
-def dataset_view(db: Session, *, dataset_id: str) -> DatasetView:
-    """A dataset's definition and all its versions, oldest first."""
+def dataset_view(db: Session, *, dataset_id: str, settings: Settings | None = None) -> DatasetView:
+    """A dataset's definition and all its versions, oldest first (with each ready
+    version's ``listing`` when ``settings`` are given)."""
     dataset = _get_dataset(db, dataset_id)
     versions = db.exec(
         select(DatasetVersion)
         .where(col(DatasetVersion.dataset_id) == dataset_id)
         .order_by(col(DatasetVersion.number))
     ).all()
-    return _dataset_view(dataset, [_version_view(db, version) for version in versions])
+    market = _Market(settings)
+    return _dataset_view(dataset, [_version_view(db, version, market) for version in versions])
+
+
+def licence_terms(db: Session, *, dataset_id: str) -> str:
+    """The dataset's licence terms (what a listing's terms URI serves)."""
+    return _get_dataset(db, dataset_id).licence_terms
 
 
 def _get_version(db: Session, dataset_id: str, number: int) -> DatasetVersion:
@@ -224,9 +252,11 @@ def _get_version(db: Session, dataset_id: str, number: int) -> DatasetVersion:
     return version
 
 
-def version_view(db: Session, *, dataset_id: str, number: int) -> DatasetVersionView:
-    """A version's summary."""
-    return _version_view(db, _get_version(db, dataset_id, number))
+def version_view(
+    db: Session, *, dataset_id: str, number: int, settings: Settings | None = None
+) -> DatasetVersionView:
+    """A version's summary (with its ``listing`` when ``settings`` are given)."""
+    return _version_view(db, _get_version(db, dataset_id, number), _Market(settings))
 
 
 def version_file(
@@ -280,13 +310,16 @@ def freeze_version(
     created_by: str,
     now: datetime,
     shard_bytes: int | None = None,
+    price: int | None = None,
 ) -> DatasetVersionView:
     """Snapshot the dataset's current match as its next version, left ``packing``.
 
     One transaction writes the version row and its membership, so a version either
     has all its samples or does not exist. Raises :class:`DatasetEmptyMatchError` when
-    no accepted clip matches.
+    no accepted clip matches. ``price`` (wei) defaults to the dataset's.
     """
+    if price is not None and not 1 <= price <= MAX_PRICE_WEI:
+        raise DatasetVersionInvalidError(f"A price is 1 .. 10**36 wei, not {price}.")
     with Session(engine) as db:
         dataset = _get_dataset(db, dataset_id)
         flt = parse_filter(json.loads(dataset.filter_json))
@@ -308,6 +341,7 @@ def freeze_version(
             number=(latest or 0) + 1,
             samples=len(members),
             shard_bytes=target,
+            price=price if price is not None else dataset.price,
             created_by=created_by,
             created_at=now,
         )
@@ -329,7 +363,7 @@ def freeze_version(
         logger.info(
             "dataset %s version %d frozen: %d samples", dataset_id, version.number, len(members)
         )
-        return _version_view(db, version)
+        return _version_view(db, version, _Market(settings))
 
 
 def _records(db: Session, version_id: str, blobs: BlobStore) -> Iterator[PackInput]:

@@ -29,6 +29,18 @@ database alone (the chain node may be down):
    later be dropped (a redeployed distributor, a re-index) while the epoch's published
    pool does not change.
 
+Dataset sales (rule ``shotbank-rewards/2``, :func:`epoch_sales`): the epoch's sales are
+the indexed ``dataset_licence`` rows (``backend.services.marketsync``) with ``previous
+funding_block < block_number <= funding_block`` whose ``version_id`` is ``0x`` + the
+``version_hash`` of a backend ``dataset_version``; each version's sample count per
+contributor comes from ``dataset_version_sample``. Sales of versions the backend does
+not know are left out: their contributor share stays in the general pool. So that no
+sale at or below ``funding_block`` is missed, ``funding_block`` is the lower of the
+reward and market indexers' checkpoints; a close waits
+(:class:`~backend.errors.EpochFundingUnknownError`) while the market indexer is behind
+the previous epoch's funding block, and closes without sales (logged) while it has
+never run.
+
 An epoch that allocates nothing is ``empty``; one with a root is ``closed`` and collects
 signatures.
 
@@ -73,6 +85,7 @@ from backend.errors import (
     InvalidSignatureError,
 )
 from backend.models.clips import Clip, ClipStatus
+from backend.models.datasets import DatasetVersion, DatasetVersionSample
 from backend.models.epochs import (
     MAX_EPOCH_PAGE,
     MAX_SIGNERS,
@@ -96,10 +109,11 @@ from backend.models.epochs import (
     SubmissionView,
     rule_of,
 )
+from backend.models.licences import DatasetLicence
 from backend.models.rewardchain import RewardFunding
 from backend.models.scoring import ClipScoring, Report
 from backend.models.stakes import ValidatorStake
-from backend.services import rewardsync, stakes, system
+from backend.services import marketsync, rewardsync, stakes, system
 from backend.services.leases import begin_write, is_postgres, utcnow
 from scoring.report import to_bps
 from shotbank.chain.contracts import DatasetMarket, RewardDistributor, ValidatorRegistry
@@ -107,10 +121,14 @@ from shotbank.chain.eip712 import EpochRoot, recover_epoch_root_signer
 from shotbank.chain.errors import SignatureError
 from shotbank.rewards import (
     MAX_CLIPS,
+    MAX_SALE_VERSIONS,
+    MAX_SALES,
+    MAX_VERSION_CONTRIBUTORS,
     ClipEntry,
     EpochInputs,
     EpochResult,
     RewardRule,
+    SaleEntry,
     ValidatorEntry,
     allocate,
     canonical_json,
@@ -125,6 +143,7 @@ __all__ = [
     "current_epoch",
     "deployed",
     "epoch_inputs_json",
+    "epoch_sales",
     "epoch_summary",
     "funding_breakdown",
     "list_epochs",
@@ -339,8 +358,8 @@ def _previous(db: Session, *, before: int) -> tuple[int | None, dict[str, int]]:
     return int(number), {str(address): int(amount) for address, amount in rows}
 
 
-def _funding(db: Session, contracts: Deployed) -> tuple[int, int]:
-    """``(funding_block, funded_total)`` from the reward indexer's tables."""
+def _funding(db: Session, contracts: Deployed, *, number: int) -> tuple[int, int]:
+    """``(funding_block, funded_total)`` from the reward and market indexers' tables."""
     source = rewardsync.current_source(db)
     block = rewardsync.indexed_block(db)
     if (
@@ -354,8 +373,106 @@ def _funding(db: Session, contracts: Deployed) -> tuple[int, int]:
             f"chain {contracts.chain_id} yet, so the epoch's pool is unknown; the epoch "
             "closes once the chain sync has run."
         )
+    if contracts.market is not None:
+        market_block = marketsync.indexed_block(
+            db, chain_id=contracts.chain_id, market=contracts.market
+        )
+        after = _sales_after(db, contracts, number=number)
+        if market_block is None:
+            logger.warning(
+                "epoch %d: the market indexer has not read DatasetMarket %s yet; the epoch "
+                "closes without dataset sales (their share stays in the general pool)",
+                number,
+                contracts.market,
+            )
+        elif market_block < after:
+            raise EpochFundingUnknownError(
+                f"The market indexer is at block {market_block}, before the previous epoch's "
+                f"funding block {after}, so the epoch's dataset sales are unknown; the epoch "
+                "closes once the chain sync has caught up."
+            )
+        else:
+            # Every sale up to the funding block must be indexed: a sale funded but not
+            # indexed would be missed for good (the next epoch starts after this block).
+            block = min(block, market_block)
     funded = rewardsync.funded_total_at(db, block)
     return block, (funded[0] if funded is not None else 0)
+
+
+def _sales_after(db: Session, contracts: Deployed, *, number: int) -> int:
+    """The block after which epoch ``number``'s sales start: the previous epoch's funding
+    block when it was closed against the same distributor, else -1 (every sale)."""
+    previous = db.get(Epoch, number - 1) if number > 1 else None
+    if (
+        previous is not None
+        and previous.funding_block is not None
+        and (previous.chain_id, previous.distributor) == (contracts.chain_id, contracts.distributor)
+    ):
+        return previous.funding_block
+    return -1
+
+
+def epoch_sales(
+    db: Session, *, contracts: Deployed, number: int, funding_block: int
+) -> tuple[list[SaleEntry], dict[str, dict[str, int]]]:
+    """The dataset sales of epoch ``number`` and the sample counts of the sold versions.
+
+    See the module docstring. At most the rule's limits are taken (oldest sales first);
+    sales beyond them, which no real epoch comes near, stay in the general pool.
+    """
+    if contracts.market is None:
+        return [], {}
+    after = _sales_after(db, contracts, number=number)
+    rows = db.execute(
+        select(
+            col(DatasetLicence.tx_hash),
+            col(DatasetLicence.log_index),
+            col(DatasetLicence.block_number),
+            col(DatasetLicence.version_id),
+            col(DatasetLicence.contributor_share),
+        )
+        .where(
+            col(DatasetLicence.block_number) > after,
+            col(DatasetLicence.block_number) <= funding_block,
+        )
+        .order_by(col(DatasetLicence.block_number), col(DatasetLicence.log_index))
+        .limit(MAX_SALES)
+    ).all()
+    hashes = sorted({str(version_id)[2:].lower() for *_, version_id, _ in rows})
+    known: dict[str, str] = {}  # version hash -> backend version id
+    for start in range(0, len(hashes), _BATCH):
+        found = db.execute(
+            select(col(DatasetVersion.version_hash), col(DatasetVersion.id)).where(
+                col(DatasetVersion.version_hash).in_(hashes[start : start + _BATCH])
+            )
+        ).all()
+        known.update({str(version_hash): str(version) for version_hash, version in found})
+    versions: dict[str, dict[str, int]] = {}
+    entries = 0
+    for version_hash in sorted(known)[:MAX_SALE_VERSIONS]:
+        counts = db.execute(
+            select(col(DatasetVersionSample.contributor), func.count())
+            .where(col(DatasetVersionSample.version_id) == known[version_hash])
+            .group_by(col(DatasetVersionSample.contributor))
+        ).all()
+        if not counts or entries + len(counts) > MAX_VERSION_CONTRIBUTORS:
+            continue
+        entries += len(counts)
+        versions["0x" + version_hash] = {
+            to_checksum_address(contributor): int(count) for contributor, count in counts
+        }
+    sales = [
+        SaleEntry(
+            tx_hash=str(tx_hash).lower(),
+            log_index=int(log_index),
+            block_number=int(block_number),
+            version_id=str(version_id).lower(),
+            amount=int(amount),
+        )
+        for tx_hash, log_index, block_number, version_id, amount in rows
+        if str(version_id).lower() in versions
+    ]
+    return sales, versions
 
 
 def funding_breakdown(
@@ -467,6 +584,7 @@ def _store_result(db: Session, *, epoch: Epoch, inputs: EpochInputs, result: Epo
                 "address": address,
                 "contributor_amount": allocation.contributor_amount if allocation else 0,
                 "validator_amount": allocation.validator_amount if allocation else 0,
+                "sales_amount": allocation.sales_amount if allocation else 0,
                 "amount": allocation.amount if allocation else 0,
                 "cumulative": cumulative,
                 "proof_json": json.dumps(account_proofs[address], separators=(",", ":")),
@@ -479,10 +597,13 @@ def _store_result(db: Session, *, epoch: Epoch, inputs: EpochInputs, result: Epo
 def _close(db: Session, *, epoch: Epoch, settings: Settings, now: datetime) -> None:
     """Close ``epoch`` (open, locked by the caller) and open the next one."""
     contracts = deployed(settings)
-    funding_block, funded_total = _funding(db, contracts)
+    funding_block, funded_total = _funding(db, contracts, number=epoch.number)
     previous_epoch, previous_cumulative = _previous(db, before=epoch.number)
     clips = _take_clips(db, epoch=epoch.number, now=now)
     validators = _validator_entries(db, epoch=epoch.number)
+    sales, versions = epoch_sales(
+        db, contracts=contracts, number=epoch.number, funding_block=funding_block
+    )
     rule = RewardRule(
         validator_share_bps=settings.epoch_validator_share_bps,
         contributor_cap_bps=settings.epoch_contributor_cap_bps,
@@ -498,6 +619,9 @@ def _close(db: Session, *, epoch: Epoch, settings: Settings, now: datetime) -> N
         previous_cumulative=previous_cumulative,
         clips=tuple(clips),
         validators=tuple(validators),
+        market=contracts.market,
+        sales=tuple(sales),
+        versions=versions,
     )
     result = allocate(inputs)
     canonical = canonical_json(inputs)
@@ -513,6 +637,7 @@ def _close(db: Session, *, epoch: Epoch, settings: Settings, now: datetime) -> N
     epoch.pool, epoch.contributor_pool = result.pool, result.contributor_pool
     epoch.validator_pool, epoch.allocated = result.validator_pool, result.allocated
     epoch.carry, epoch.cumulative_total = result.carry, result.cumulative_total
+    epoch.sales_pool, epoch.sales_allocated = result.sales_pool, result.sales_allocated
     epoch.root = result.root
     epoch.inputs_sha256 = hashlib.sha256(canonical).hexdigest()
     funding = funding_breakdown(
@@ -700,6 +825,8 @@ def _summary(db: Session, epoch: Epoch) -> EpochSummary:
         validator_pool=_amount(epoch.validator_pool),
         allocated=_amount(epoch.allocated),
         carry=_amount(epoch.carry),
+        sales_pool=_amount(epoch.sales_pool),
+        sales_allocated=_amount(epoch.sales_allocated),
         funding=EpochFunding.model_validate_json(epoch.funding_json)
         if epoch.funding_json
         else None,

@@ -7,7 +7,12 @@ own indexer (checkpoint ``dataset-market:<chain id>:<address>``, the
 
     event                                               table
     VersionListed(versionId, manifestHash, price,
-      termsUri, lister)                                 dataset_listing: one row
+      termsUri, lister)                                 dataset_listing: one row (listed)
+                                                        + dataset_listing_change: one row
+    VersionPriceChanged(versionId, price)               dataset_listing_change: one row,
+                                                        dataset_listing.price updated
+    VersionListingChanged(versionId, listed)            dataset_listing_change: one row,
+                                                        dataset_listing.listed updated
     LicencePurchased(buyer, versionId, price,
       contributorShare, validatorShare, treasuryShare)  dataset_licence: one row
 
@@ -16,7 +21,10 @@ every shard download, so access follows a purchase once it is that many blocks d
 and a reorg that drops the purchase drops the access: :class:`MarketEventHandler`
 writes through the :class:`~backend.services.chainstore.SqlIndexerStore`'s session (rows
 and checkpoint commit together), and its rollback deletes the rows above the common
-ancestor.
+ancestor. A listing's current ``price`` and ``listed`` are derived state: after a
+rollback they are recomputed, for every listing that lost a change, from the change rows
+that remain (the ``VersionListed`` row first), so a dropped price change restores the
+previous price.
 
 The market's ``versionId`` of a backend version is ``0x`` + its ``version_hash``
 (``docs/api/datasets.md``, "Licences"); rows are kept by that id, whether or not the
@@ -37,6 +45,7 @@ from backend.models.licences import (
     MAX_TERMS_URI_CHARS,
     DatasetLicence,
     DatasetListing,
+    DatasetListingChange,
 )
 from backend.models.stakes import ChainCheckpoint
 from backend.services.chainstore import SqlIndexerStore
@@ -83,11 +92,23 @@ class _LicencePurchased(_Args):
     treasury_share: _Wei = Field(alias="treasuryShare")
 
 
+class _VersionPriceChanged(_Args):
+    version_id: _Bytes32 = Field(alias="versionId")
+    price: _Wei
+
+
+class _VersionListingChanged(_Args):
+    version_id: _Bytes32 = Field(alias="versionId")
+    listed: bool
+
+
 _ARGS: Final[dict[str, type[_Args]]] = {
     "VersionListed": _VersionListed,
+    "VersionPriceChanged": _VersionPriceChanged,
+    "VersionListingChanged": _VersionListingChanged,
     "LicencePurchased": _LicencePurchased,
 }
-_TABLES: Final = (DatasetLicence, DatasetListing)
+_TABLES: Final = (DatasetLicence, DatasetListing, DatasetListingChange)
 
 
 def indexer_name(chain_id: int, market: str) -> str:
@@ -115,13 +136,38 @@ class MarketEventHandler:
         """Apply the market events of ``batch`` in chain order."""
         session = self.store.session
         for event in batch.events:
-            if event.event in _ARGS:
-                session.add(self._row(event))
-        session.flush()
+            if event.event not in _ARGS:
+                continue
+            args = _ARGS[event.event].model_validate(event.args)
+            if isinstance(args, _VersionPriceChanged | _VersionListingChanged):
+                self._change(event, args)
+            else:
+                session.add(self._row(event, args))
+                if isinstance(args, _VersionListed):
+                    session.add(_change_row(event, args.version_id, price=args.price, listed=True))
+            # A later event of the batch may change the listing just added.
+            session.flush()
+
+    def _change(
+        self, event: IndexedEvent, args: _VersionPriceChanged | _VersionListingChanged
+    ) -> None:
+        session = self.store.session
+        price = args.price if isinstance(args, _VersionPriceChanged) else None
+        listed = args.listed if isinstance(args, _VersionListingChanged) else None
+        session.add(_change_row(event, args.version_id, price=price, listed=listed))
+        listing = session.get(DatasetListing, args.version_id)
+        if listing is None:
+            # The contract changes only listed versions; a listing older than the
+            # indexer's start block is unknown here, and its changes alone say too little.
+            return
+        if price is not None:
+            listing.price = price
+        if listed is not None:
+            listing.listed = listed
+        session.add(listing)
 
     @staticmethod
-    def _row(event: IndexedEvent) -> DatasetLicence | DatasetListing:
-        args = _ARGS[event.event].model_validate(event.args)
+    def _row(event: IndexedEvent, args: _Args) -> DatasetLicence | DatasetListing:
         if isinstance(args, _LicencePurchased):
             return DatasetLicence(
                 tx_hash=event.transaction_hash,
@@ -149,12 +195,23 @@ class MarketEventHandler:
         )
 
     def rollback(self, to_block: int) -> None:
-        """Forget the events after ``to_block`` (their licences grant nothing any more)."""
+        """Forget the events after ``to_block`` (their licences grant nothing any more)
+        and recompute the listings whose changes were among them."""
         session = self.store.session
+        touched = set(
+            session.scalars(
+                select(col(DatasetListingChange.version_id))
+                .where(col(DatasetListingChange.block_number) > to_block)
+                .distinct()
+            ).all()
+        )
         for table in _TABLES:
             session.execute(delete(table).where(col(table.block_number) > to_block))
         session.flush()
         session.expire_all()
+        for version_id in sorted(touched):
+            _recompute(session, version_id)
+        session.flush()
 
 
 def clear_events(store: SqlIndexerStore, name: str) -> None:
@@ -194,3 +251,36 @@ def indexed_block(session: Session, *, chain_id: int, market: str) -> int | None
     tables); ``None`` before the first indexing."""
     checkpoint = session.get(ChainCheckpoint, indexer_name(chain_id, market))
     return None if checkpoint is None else checkpoint.block_number
+
+
+def _change_row(
+    event: IndexedEvent, version_id: str, *, price: int | None, listed: bool | None
+) -> DatasetListingChange:
+    return DatasetListingChange(
+        tx_hash=event.transaction_hash,
+        log_index=event.log_index,
+        version_id=version_id,
+        event=event.event,
+        price=price,
+        listed=listed,
+        block_number=event.block_number,
+        block_hash=event.block_hash,
+    )
+
+
+def _recompute(session: Session, version_id: str) -> None:
+    """Set a listing's ``price`` and ``listed`` from its remaining changes, in chain order."""
+    listing = session.get(DatasetListing, version_id)
+    if listing is None:
+        return
+    changes = session.scalars(
+        select(DatasetListingChange)
+        .where(col(DatasetListingChange.version_id) == version_id)
+        .order_by(col(DatasetListingChange.block_number), col(DatasetListingChange.log_index))
+    ).all()
+    for change in changes:
+        if change.price is not None:
+            listing.price = change.price
+        if change.listed is not None:
+            listing.listed = change.listed
+    session.add(listing)

@@ -10,7 +10,8 @@
   minus ``claimed`` (never negative), **pending** = ``earned`` minus that amount;
 - **claim**: what ``RewardDistributor.claim`` takes (cumulative amount and the proof
   stored at close), or ``None`` when nothing is claimable;
-- **epochs**: the newest 50 epochs in which the address earned something.
+- **epochs**: the newest 50 epochs in which the address earned something, with the part
+  of each amount that came from dataset sales of its samples (rule ``shotbank-rewards/2``).
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def rewards_of(db: Session, *, address: str) -> RewardsView:
             RewardEpochItem(
                 epoch=row.epoch,
                 amount=str(row.amount),
+                sales_amount=str(row.sales_amount or 0),
                 cumulative=str(row.cumulative),
                 status=EpochStatus(status),
             )

@@ -17,7 +17,15 @@ counted in ``shotbank_validator_epochs_refused_total{reason}``):
    published ``cumulative_total`` and its tree has the previous epoch's published
    root; when this node signed the previous epoch, the root and total it recorded;
    when the previous root is on chain (pending, claimable or superseded), that one;
-4. ``inputs`` / ``root``: :func:`shotbank.rewards.allocate` over the inputs gives the
+4. ``sales`` (rule ``shotbank-rewards/2``): the dataset sales the epoch earmarks are the
+   chain's (:func:`check_sales`): the named DatasetMarket pays this distributor; every
+   listed sale is one of its ``LicencePurchased`` events in ``(previous funding_block,
+   funding_block]`` with the same block, version and contributor share, paid into the
+   pool by a ``Funded`` event of that transaction; every sale of that range left out is
+   of a version the backend answers 404 for (``GET /dataset-versions/{hash}``); and each
+   sold version's ``manifest.jsonl`` hashes to the version id and counts, per
+   contributor, the samples ``versions`` says;
+5. ``inputs`` / ``root``: :func:`shotbank.rewards.allocate` over the inputs gives the
    published root and ``cumulative_total``.
 
 Then the root is written to the signing record (:mod:`~scoring.node.signing_record`,
@@ -37,9 +45,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -49,20 +58,30 @@ from scoring.node.client import ValidatorClient, ValidatorConfig
 from scoring.node.errors import ConflictingRootError, EpochRefusedError, NodeStateError
 from scoring.node.metrics import NodeMetrics
 from scoring.node.signing_record import SignedEpoch, SigningRecord
-from shotbank.chain.contracts import RewardDistributor, RootStatus, ValidatorRegistry
+from shotbank.chain.contracts import (
+    DatasetMarket,
+    RewardDistributor,
+    RootStatus,
+    ValidatorRegistry,
+)
 from shotbank.chain.eip712 import EpochRoot, sign_epoch_root
 from shotbank.chain.errors import ChainError
 from shotbank.chain.rpc import RetryPolicy, connect
 from shotbank.client import ApiError, ClientError, UnexpectedResponseError
 from shotbank.client.models import EpochStatus, EpochSummary, PublishedEpochInputs
-from shotbank.rewards import RewardsError, allocate, build_rewards_tree
+from shotbank.datasets import DatasetError
+from shotbank.rewards import RULE_VERSION_1, EpochInputs, RewardsError, allocate, build_rewards_tree
 
 __all__ = [
     "EPOCHS_PER_LOOK",
+    "BackendVersions",
+    "ChainSale",
     "ChainView",
     "EpochCosigner",
     "EpochOutcome",
     "EpochOutcomeKind",
+    "VersionSource",
+    "check_sales",
     "verify_epoch",
 ]
 
@@ -75,6 +94,21 @@ EPOCHS_PER_LOOK: Final = 5
 _BINDING_ROOTS: Final = frozenset({RootStatus.PENDING, RootStatus.CLAIMABLE, RootStatus.SUPERSEDED})
 #: How long :meth:`EpochCosigner.close` waits for a round in progress.
 _JOIN_S: Final = 30.0
+#: Blocks per ``eth_getLogs`` request when reading an epoch's sales (providers cap ranges).
+_LOG_SPAN: Final = 10_000
+#: Sold versions whose sample counts a node keeps (a version's manifest never changes).
+_VERSION_CACHE: Final = 1_024
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSale:
+    """A ``LicencePurchased`` event: the sale's place and its contributor share."""
+
+    tx_hash: str
+    log_index: int
+    block_number: int
+    version_id: str
+    contributor_share: int
 
 
 class ChainView:
@@ -98,6 +132,44 @@ class ChainView:
         contract = RewardDistributor(self.w3, distributor).contract
         return int(contract.functions.totalFunded().call(block_identifier=block))
 
+    def market_distributor(self, market: str) -> str:
+        """The RewardDistributor ``market`` pays its contributor shares into."""
+        return Web3.to_checksum_address(DatasetMarket(self.w3, market).reward_distributor())
+
+    def licence_sales(self, market: str, first: int, last: int) -> list[ChainSale]:
+        """The ``LicencePurchased`` events of ``market`` in blocks ``first..last``."""
+        event = DatasetMarket(self.w3, market).contract.events.LicencePurchased
+        sales = []
+        for start in range(max(first, 0), last + 1, _LOG_SPAN):
+            for log in event.get_logs(from_block=start, to_block=min(last, start + _LOG_SPAN - 1)):
+                sales.append(
+                    ChainSale(
+                        tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                        log_index=int(log["logIndex"]),
+                        block_number=int(log["blockNumber"]),
+                        version_id="0x" + bytes(log["args"]["versionId"]).hex(),
+                        contributor_share=int(log["args"]["contributorShare"]),
+                    )
+                )
+        return sales
+
+    def funded_by(
+        self, distributor: str, source: str, first: int, last: int
+    ) -> dict[str, list[int]]:
+        """The amounts ``source`` paid into ``distributor`` (``Funded``) in blocks
+        ``first..last``, by transaction hash."""
+        event = RewardDistributor(self.w3, distributor).contract.events.Funded
+        funded: dict[str, list[int]] = {}
+        for start in range(max(first, 0), last + 1, _LOG_SPAN):
+            for log in event.get_logs(
+                from_block=start,
+                to_block=min(last, start + _LOG_SPAN - 1),
+                argument_filters={"source": source},
+            ):
+                tx = "0x" + bytes(log["transactionHash"]).hex()
+                funded.setdefault(tx, []).append(int(log["args"]["amount"]))
+        return funded
+
     def stored_root(self, distributor: str, epoch: int) -> tuple[str, int, RootStatus] | None:
         """``(root, cumulative_total, status)`` of ``epoch`` on chain; ``None``: not submitted."""
         stored = RewardDistributor(self.w3, distributor).epoch_root(epoch)
@@ -110,6 +182,168 @@ def _refuse(epoch: int, reason: str, message: str) -> EpochRefusedError:
     return EpochRefusedError(epoch, reason, message)
 
 
+class VersionSource(Protocol):
+    """What the backend says of dataset versions (:class:`BackendVersions` asks it)."""
+
+    def known(self, version_hash: str) -> bool:
+        """Whether the backend has a ready version of this hash (False: it answers 404)."""
+        ...
+
+    def samples(self, version_hash: str) -> dict[str, int]:
+        """Samples per contributor (checksum address) in the version's ``manifest.jsonl``,
+        whose SHA-256 must be ``version_hash``; :class:`EpochRefusedError` otherwise."""
+        ...
+
+
+class BackendVersions:
+    """:class:`VersionSource` over the backend's public dataset routes.
+
+    Counts are computed from the downloaded manifest (checked against the version hash
+    by :meth:`shotbank.datasets.DatasetVersionHandle.manifest`), never taken from the
+    backend's word, and kept for the :data:`_VERSION_CACHE` latest versions.
+    """
+
+    def __init__(self, client: ValidatorClient) -> None:
+        """Ask the backend behind ``client``."""
+        self.client = client
+        self._counts: dict[str, dict[str, int]] = {}
+
+    def _lookup(self, version_hash: str) -> dict[str, object] | None:
+        try:
+            response = self.client._request(
+                "GET",
+                f"/dataset-versions/{version_hash}",
+                idempotent=True,
+                auth=False,
+                max_bytes=64 * 1024,
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        body = response.json()
+        if not isinstance(body, dict):
+            raise UnexpectedResponseError("GET /dataset-versions answered no object")
+        return body
+
+    def known(self, version_hash: str) -> bool:
+        """Whether ``GET /dataset-versions/{version_hash}`` finds a version."""
+        return version_hash in self._counts or self._lookup(version_hash) is not None
+
+    def samples(self, version_hash: str) -> dict[str, int]:
+        """Samples per contributor, counted from the verified manifest."""
+        if version_hash in self._counts:
+            return self._counts[version_hash]
+        from shotbank.datasets.client import get_version
+
+        found = self._lookup(version_hash)
+        if found is None:
+            raise EpochRefusedError(0, "sales", f"the backend has no version {version_hash}")
+        dataset_id, number = found.get("dataset_id"), found.get("number")
+        if found.get("version_hash") != version_hash or not (
+            isinstance(dataset_id, str) and isinstance(number, int)
+        ):
+            raise EpochRefusedError(
+                0, "sales", f"the backend answers another version for hash {version_hash}"
+            )
+        handle = get_version(self.client, dataset_id, number)
+        if handle.summary.version_hash != version_hash:
+            raise EpochRefusedError(
+                0,
+                "sales",
+                f"version {number} of dataset {dataset_id} has hash "
+                f"{handle.summary.version_hash}, not {version_hash}",
+            )
+        try:
+            rows = handle.manifest()
+        except DatasetError as exc:
+            raise EpochRefusedError(
+                0, "sales", f"the manifest of version {version_hash} does not check out: {exc}"
+            ) from exc
+        counts = dict(Counter(row.contributor for row in rows))
+        if len(self._counts) >= _VERSION_CACHE:
+            self._counts.pop(next(iter(self._counts)))
+        self._counts[version_hash] = counts
+        return counts
+
+
+def check_sales(
+    inputs: EpochInputs, *, chain: ChainView, sales_after: int, versions: VersionSource
+) -> None:
+    """Refuse (:class:`EpochRefusedError`, reason ``sales``) unless the epoch's sales and
+    sold versions are the chain's and the manifests' (the module docstring, check 4).
+
+    ``sales_after`` is the previous epoch's funding block (-1 for none): the epoch's
+    sales are those of blocks ``sales_after + 1 .. funding_block``.
+    """
+    n = inputs.epoch
+    if inputs.rule.version == RULE_VERSION_1 or inputs.market is None:
+        return  # no market: nothing is earmarked, every sale's share is in the general pool
+    market, distributor = inputs.market, inputs.distributor
+    paid_into = chain.market_distributor(market)
+    if paid_into != distributor:
+        raise _refuse(n, "sales", f"market {market} pays {paid_into}, not {distributor}")
+    first, last = sales_after + 1, inputs.funding_block
+    on_chain = {(s.tx_hash, s.log_index): s for s in chain.licence_sales(market, first, last)}
+    funded = chain.funded_by(distributor, market, first, last)
+    for sale in inputs.sales:
+        seen = on_chain.get((sale.tx_hash, sale.log_index))
+        if seen is None:
+            raise _refuse(
+                n,
+                "sales",
+                f"sale {sale.tx_hash}:{sale.log_index} is no LicencePurchased event of market "
+                f"{market} in blocks {first}..{last}",
+            )
+        if (seen.block_number, seen.version_id, seen.contributor_share) != (
+            sale.block_number,
+            sale.version_id,
+            sale.amount,
+        ):
+            raise _refuse(
+                n,
+                "sales",
+                f"sale {sale.tx_hash}:{sale.log_index} is listed as {sale.amount} for version "
+                f"{sale.version_id} at block {sale.block_number}; the chain says "
+                f"{seen.contributor_share} for {seen.version_id} at block {seen.block_number}",
+            )
+        paid = funded.get(sale.tx_hash, [])
+        if sale.amount and sale.amount not in paid:
+            raise _refuse(
+                n,
+                "sales",
+                f"sale {sale.tx_hash}:{sale.log_index}'s {sale.amount} was not paid into the pool",
+            )
+        if sale.amount:
+            paid.remove(sale.amount)  # one Funded event pays for one sale only
+    listed = {(sale.tx_hash, sale.log_index) for sale in inputs.sales}
+    omitted: dict[str, ChainSale] = {}
+    for key, seen in sorted(on_chain.items()):
+        if key not in listed:
+            omitted.setdefault(seen.version_id, seen)
+    for version_id, seen in sorted(omitted.items()):
+        # One question per version: a backend that knows a version must list its sales.
+        if version_id in inputs.versions or versions.known(version_id[2:]):
+            raise _refuse(
+                n,
+                "sales",
+                f"sale {seen.tx_hash}:{seen.log_index} of version {version_id}, which the "
+                "backend knows, is left out",
+            )
+    for version_id, expected in inputs.versions.items():
+        try:
+            counted = versions.samples(version_id[2:])
+        except EpochRefusedError as exc:
+            raise _refuse(n, "sales", str(exc).removeprefix("epoch 0: ")) from exc
+        if counted != expected:
+            raise _refuse(
+                n,
+                "sales",
+                f"version {version_id}'s manifest counts samples {counted} but the inputs "
+                f"say {expected}",
+            )
+
+
 def verify_epoch(
     summary: EpochSummary,
     published: PublishedEpochInputs,
@@ -118,12 +352,16 @@ def verify_epoch(
     chain: ChainView,
     previous: EpochSummary | None,
     previous_signed: SignedEpoch | None,
+    sales_after: int = -1,
+    versions: VersionSource | None = None,
 ) -> EpochRoot:
     """The :class:`EpochRoot` to sign for ``summary``, once every check holds.
 
     ``chain_id`` is the backend's chain (``GET /validator/config``), ``previous`` the
     published summary of ``summary.previous_epoch`` and ``previous_signed`` what this
-    node recorded for it (see the module docstring for the checks). Raises
+    node recorded for it; ``sales_after`` the funding block of epoch ``n - 1`` (-1 for
+    none) and ``versions`` what the backend says of dataset versions, both for rule /2
+    (see the module docstring for the checks). Raises
     :class:`EpochRefusedError` naming the first check that failed; chain and HTTP errors
     propagate (the caller tries again later).
     """
@@ -186,7 +424,12 @@ def verify_epoch(
         )
     # 3. previous_cumulative
     _check_previous(summary, published, chain, previous, previous_signed)
-    # 4. the allocation itself
+    # 4. sales
+    if inputs.rule.version != RULE_VERSION_1 and inputs.market is not None:
+        if versions is None:
+            raise _refuse(n, "sales", "the node has no way to look dataset versions up")
+        check_sales(inputs, chain=chain, sales_after=sales_after, versions=versions)
+    # 5. the allocation itself
     try:
         result = allocate(inputs)
     except RewardsError as exc:
@@ -328,6 +571,7 @@ class EpochCosigner:
         self.metrics = metrics
         self._rpc_policy = RetryPolicy(attempts=3, timeout_s=rpc_timeout_s)
         self._chain: ChainView | None = None
+        self._versions = BackendVersions(client)
         self._settled: set[int] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -450,8 +694,25 @@ class EpochCosigner:
             previous_signed=(
                 self.record.recorded(chain_id, summary.distributor, before) if before else None
             ),
+            sales_after=self._sales_after(summary, page),
+            versions=self._versions,
         )
         return self._sign_and_send(summary, epoch_root, again=False)
+
+    def _sales_after(self, summary: EpochSummary, page: dict[int, EpochSummary]) -> int:
+        """The funding block of epoch ``n - 1`` when it was closed against the same
+        distributor (the backend's own rule), else -1: the epoch's sales start after it."""
+        n = summary.epoch
+        if n == 1:
+            return -1
+        before = page.get(n - 1) or self._published(n - 1)
+        if (
+            before is None
+            or before.chain_id != summary.chain_id
+            or before.distributor != summary.distributor
+        ):
+            return -1
+        return before.funding_block
 
     def _published(self, epoch: int) -> EpochSummary | None:
         try:

@@ -29,6 +29,7 @@ from backend.core.db import create_db_engine
 from backend.core.migrate import upgrade_to_head
 from backend.errors import DatasetEmptyMatchError, DatasetVersionExistsError, NotAnOperatorError
 from backend.models.datasets import (
+    Dataset,
     DatasetCreate,
     DatasetVersion,
     DatasetVersionSample,
@@ -521,6 +522,24 @@ def test_the_admin_command_creates_freezes_and_lists_datasets(
     listing = capsys.readouterr().out
     assert "cli-set" in listing
     assert "v1\tpacking\t1" in listing
+
+
+def test_the_admin_command_prices_datasets_and_versions(
+    world: DatasetWorld, clip_bytes: Callable[..., bytes], capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.accepted(clip_bytes(0), owner=ALICE)
+    settings = world.settings
+    assert admin.main(["datasets", "create", "priced", "Priced", "--price", "5"], settings) == 0
+    dataset_id = capsys.readouterr().out.split("\t")[0]
+    assert admin.main(["datasets", "freeze", dataset_id, "--price", "9"], settings) == 0
+    with Session(world.engine) as db:
+        dataset = db.get(Dataset, dataset_id)
+        assert dataset is not None
+        assert dataset.price == 5
+        version = db.exec(select(DatasetVersion)).one()
+        assert version.price == 9
+    assert admin.main(["datasets", "create", "free", "Free", "--price", "0"], settings) == 1
+    assert "price" in capsys.readouterr().err
 
 
 def test_a_lost_blob_fails_the_version_naming_the_missing_content(

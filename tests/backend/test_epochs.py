@@ -347,7 +347,7 @@ def test_epochs_are_published_newest_first_and_the_open_one_is_not(
     one = api.get("/api/v1/epochs/1").json()
     assert one["status"] == "closed"
     assert one["rule"] == {
-        "version": "shotbank-rewards/1",
+        "version": "shotbank-rewards/2",
         "validator_share_bps": 1000,
         "contributor_cap_bps": 2500,
     }

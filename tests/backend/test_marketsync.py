@@ -1,6 +1,7 @@
 """Licence purchases on a real anvil with the real contracts, indexed by the live server's
 own chain-sync job: a listed version bought by a trainer becomes downloadable once the
-purchase is confirmed, and a reorg that drops the purchase takes the access away."""
+purchase is confirmed, and a reorg that drops the purchase takes the access away; price
+and listing changes are followed, and a reorg that drops some restores the earlier ones."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from eth_account.signers.local import LocalAccount
 from sqlmodel import Session, col, select
 from web3 import Web3
 
-from backend.models.licences import DatasetLicence, DatasetListing
+from backend.models.licences import DatasetLicence, DatasetListing, DatasetListingChange
 from backend.services import marketsync
 from backend.services.licences import chain_version_id
 from shotbank.chain.contracts import DatasetMarket, ShotToken, send_call
@@ -157,3 +158,74 @@ def test_a_purchase_grants_access_after_its_confirmations_and_a_reorg_takes_it_a
         assert db.exec(select(col(DatasetLicence.tx_hash))).all() == []
         assert db.get(DatasetListing, version_id) is not None, "the listing survived the reorg"
     assert not market.has_licence(buyer.address, version_id)
+
+
+def test_price_and_listing_changes_are_indexed_and_a_reorg_restores_the_previous_ones(
+    server: LiveServer,
+    packed: Packed,  # noqa: F811 - the imported fixture
+    anvil_w3: Web3,
+    dev_keys: list[LocalAccount],
+    deployment: Deployment,
+    caller_for: Callable[..., Caller],
+) -> None:
+    w3, lister = anvil_w3, dev_keys[0]
+    market = DatasetMarket.from_deployment(w3, deployment)
+    version_id = chain_version_id(packed.version_hash)
+    http = caller_for(server).http
+
+    def listing() -> dict[str, object]:
+        view: dict[str, object] = http.get(packed.base).json()["listing"]
+        return view
+
+    assert listing()["status"] == "unpriced"
+    send_call(w3, lister, market.list_version(version_id, version_id, PRICE, "ipfs://t"))
+    for _ in range(CONFIRMATIONS):
+        _rpc(w3, "evm_mine")
+    _wait_indexed(packed, deployment, w3.eth.block_number - CONFIRMATIONS)
+    assert (listing()["status"], listing()["price"]) == ("listed", str(PRICE))
+
+    fork = _rpc(w3, "evm_snapshot")
+    send_call(w3, lister, market.set_version_price(version_id, 2 * PRICE))
+    send_call(w3, lister, market.set_version_listed(version_id, False))
+    send_call(w3, lister, market.set_version_price(version_id, 4 * PRICE))
+    for _ in range(CONFIRMATIONS):
+        _rpc(w3, "evm_mine")
+    _wait_indexed(packed, deployment, w3.eth.block_number - CONFIRMATIONS)
+    assert listing() | {"market": None} == {
+        "version_id": version_id,
+        "market": None,
+        "chain_id": 31337,
+        "price": str(4 * PRICE),
+        "listed": False,
+        "terms_uri": "ipfs://t",
+        "status": "unlisted",
+    }
+    with Session(packed.world.engine) as db:
+        events = db.exec(
+            select(col(DatasetListingChange.event)).order_by(col(DatasetListingChange.block_number))
+        ).all()
+        assert events == [
+            "VersionListed",
+            "VersionPriceChanged",
+            "VersionListingChanged",
+            "VersionPriceChanged",
+        ]
+
+    # Another branch that keeps only the first price change, longer than the seen one.
+    head = w3.eth.block_number
+    assert _rpc(w3, "evm_revert", fork) is True
+    send_call(w3, lister, market.set_version_price(version_id, 2 * PRICE))
+    for _ in range(head - w3.eth.block_number + 2):
+        _rpc(w3, "evm_mine")
+    _wait_indexed(packed, deployment, w3.eth.block_number - CONFIRMATIONS)
+    deadline = time.monotonic() + 20
+    while (listing()["price"], listing()["listed"]) != (str(2 * PRICE), True):
+        assert time.monotonic() < deadline, f"the reorg was not undone: {listing()}"
+        time.sleep(0.05)
+    assert listing()["status"] == "listed"
+    assert market.version(version_id).price == 2 * PRICE
+    assert market.version(version_id).listed
+    with Session(packed.world.engine) as db:
+        stored = db.get(DatasetListing, version_id)
+        assert stored is not None
+        assert (stored.price, stored.listed) == (2 * PRICE, True)

@@ -114,7 +114,13 @@ def test_earnings_of_a_closed_epoch_are_pending_until_its_root_is_claimable(
         None,
     )
     assert body["epochs"] == [
-        {"epoch": 1, "amount": str(earned), "cumulative": str(earned), "status": "closed"}
+        {
+            "epoch": 1,
+            "amount": str(earned),
+            "sales_amount": "0",
+            "cumulative": str(earned),
+            "status": "closed",
+        }
     ]
     # A validator earned by agreeing, too.
     assert int(_rewards(api, validators[0])["earned"]) > 0

@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import torch
 
+import scoring.finetune as finetune_module
+import shotbank.runs
 from backend.services.packing import pack_version
 from scoring.clipgen import scene_frames, write_clip
 from scoring.finetune import (
@@ -184,6 +186,20 @@ def test_run_record_names_data_base_model_and_output_weights(
     assert [m.step for m in record.metrics] == [0, 10, 20, 30]
     assert record.started_at <= record.finished_at
     assert record.resumed_from_step is None
+    # The file is what the backend registers: the SDK's model (no torch) reads it the same.
+    assert (
+        shotbank.runs.RunRecord.model_validate_json(
+            full_run.record_path.read_bytes()
+        ).canonical_json()
+        == record.canonical_json()
+    )
+    assert record.model_hash == record.output.sha256
+
+
+def test_run_record_models_are_the_sdks() -> None:
+    assert RunRecord is shotbank.runs.RunRecord
+    assert finetune_module.EvalMetrics is shotbank.runs.EvalMetrics
+    assert finetune_module.RUN_FORMAT == shotbank.runs.RUN_FORMAT
 
 
 def test_output_weights_load_as_a_pinned_model_with_the_fine_tuned_recall(

@@ -1,7 +1,8 @@
 """``GET``/``HEAD /datasets/{id}/versions/{number}/shards/{name}``: a licensed download.
 
-* Access: a SIWE session (401 without one) whose address holds a licence for the version
-  (an indexed ``DatasetMarket.LicencePurchased``), or an operator's. Otherwise 402
+* Access: a SIWE session or a signed request (``Authorization: Shotbank-Signature``;
+  401 without either) whose address holds a licence for the version (an indexed
+  ``DatasetMarket.LicencePurchased``), or an operator's. Otherwise 402
   ``licence_required`` whose message names the purchase call, the market, the chain, the
   price and the confirmations (``backend.services.licences``).
 * ``name`` must be one of the shard names of the version's ``index.json`` (404
@@ -29,7 +30,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from backend.api.caching import NOSNIFF, if_none_match, if_range, strong_etag
-from backend.api.deps import CurrentAddress, SessionDep, SettingsDep
+from backend.api.deps import RequesterDep, SessionDep, SettingsDep
 from backend.api.ranges import select_range
 from backend.errors import DependencyUnavailableError, ErrorResponse
 from backend.services import licences
@@ -88,7 +89,7 @@ def read_shard(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
-    caller: CurrentAddress,
+    caller: RequesterDep,
 ) -> Response:
     """A shard of a licensed version, whole or one byte range."""
     version = licences.ready_version(db, dataset_id=dataset_id, number=number)

@@ -1,8 +1,9 @@
 """Datasets and their frozen versions under ``/datasets`` (``docs/api/datasets.md``).
 
 Defining and freezing are for operators (``SHOTBANK_OPERATORS``); everything else is
-public, metadata included, so trainers can judge a version before they buy it. Shard
-bytes are not served here: downloads come with licences.
+public, metadata included, so trainers can judge a version before they buy it, and so
+are a dataset's licence terms (``/terms``, the terms URI of its on-chain listings).
+Shard bytes are not served here: downloads come with licences.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Query, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 
 from backend.api.deps import CurrentAddress, EngineDep, SessionDep, SettingsDep
 from backend.errors import ErrorResponse
@@ -65,9 +66,19 @@ def list_datasets(
 
 
 @router.get("/{dataset_id}")
-def read_dataset(dataset_id: DatasetId, db: SessionDep) -> DatasetView:
-    """A dataset's definition and its versions, oldest first."""
-    return datasets.dataset_view(db, dataset_id=dataset_id)
+def read_dataset(dataset_id: DatasetId, db: SessionDep, settings: SettingsDep) -> DatasetView:
+    """A dataset's definition and its versions (with their listings), oldest first."""
+    return datasets.dataset_view(db, dataset_id=dataset_id, settings=settings)
+
+
+@router.get(
+    "/{dataset_id}/terms",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+def read_terms(dataset_id: DatasetId, db: SessionDep) -> PlainTextResponse:
+    """The dataset's licence terms as plain text (its listings' terms URI)."""
+    return PlainTextResponse(datasets.licence_terms(db, dataset_id=dataset_id))
 
 
 @router.post("/{dataset_id}/versions", status_code=status.HTTP_202_ACCEPTED)
@@ -91,15 +102,16 @@ def freeze_version(
         created_by=caller,
         now=datetime.now(UTC),
         shard_bytes=body.shard_bytes if body is not None else None,
+        price=int(body.price) if body is not None and body.price is not None else None,
     )
 
 
 @router.get("/{dataset_id}/versions/{number}")
 def read_version(
-    dataset_id: DatasetId, number: VersionNumber, db: SessionDep
+    dataset_id: DatasetId, number: VersionNumber, db: SessionDep, settings: SettingsDep
 ) -> DatasetVersionView:
-    """A version's summary: status, hash, samples, bytes, shards, contributors."""
-    return datasets.version_view(db, dataset_id=dataset_id, number=number)
+    """A version's summary: status, hash, samples, bytes, shards, contributors, listing."""
+    return datasets.version_view(db, dataset_id=dataset_id, number=number, settings=settings)
 
 
 @router.get(

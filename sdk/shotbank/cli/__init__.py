@@ -8,6 +8,8 @@
   (:mod:`~shotbank.cli.finetune`; the training needs the scoring extra)
 - ``shotbank rewards show|claim`` -- what a wallet earned, and claiming it on chain
   (:mod:`~shotbank.cli.rewards`)
+- ``shotbank datasets list|buy|licences|download`` -- dataset versions, licences bought
+  on chain, verified downloads (:mod:`~shotbank.cli.datasets`)
 
 Modules: :mod:`~shotbank.cli.scan` (finding and checking clips),
 :mod:`~shotbank.cli.state` (what is remembered between runs),
@@ -23,6 +25,7 @@ import click
 from shotbank import __version__
 from shotbank.cli.contribute import contribute
 from shotbank.cli.credentials import KEY_ARGUMENT_REFUSAL, argument_holds_a_key
+from shotbank.cli.datasets import datasets
 from shotbank.cli.finetune import finetune
 from shotbank.cli.rewards import rewards
 from shotbank.cli.validator import validator
@@ -49,3 +52,4 @@ main.add_command(contribute)
 main.add_command(validator)
 main.add_command(rewards)
 main.add_command(finetune)
+main.add_command(datasets)

@@ -8,6 +8,14 @@ The output directory receives the checkpoints, ``model.safetensors`` and ``run.j
 (the run record: dataset version, base model and hash, hyperparameters, metrics, output
 weights hash). ``--json`` prints that record as the last line instead of the table.
 
+``--register`` then registers the run with the backend (``POST /api/v1/models``,
+``docs/api/models.md``): ``--api``/``SHOTBANK_API_URL`` names it, and the request is
+signed (``Authorization: Shotbank-Signature``) by the configured key (``--key-file``,
+``SHOTBANK_KEY_FILE`` or ``SHOTBANK_PRIVATE_KEY``; :mod:`~shotbank.cli.credentials`),
+whose wallet must hold a licence for the version. The key is loaded before training
+starts, so a missing one fails at once, not after the run. It prints the model's hash
+and its lineage URL (on stderr with ``--json``, whose last stdout line stays the record).
+
 Exit status
 -----------
 ==  ========================================================================
@@ -16,23 +24,34 @@ Exit status
 2   a usage error (bad option, not a dataset version, too few samples)
 3   the model was refused (unknown model, weights whose SHA-256 is not the pinned one)
 5   the scoring extra is not installed
+6   the run finished (its files are written) but registering it failed
 ==  ========================================================================
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 import click
+from eth_account.signers.local import LocalAccount
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from shotbank.cli.credentials import resolve_account
 from shotbank.cli.validator import EXIT_FAILED, EXIT_MODEL_REFUSED, EXIT_NOT_INSTALLED, INSTALL_HINT
+from shotbank.client import ApiError, ClientError, ClientSettings, KeyLoadError, ShotbankClient
+from shotbank.client.lineage import Model, lineage_path
 
-__all__ = ["finetune"]
+__all__ = ["EXIT_NOT_REGISTERED", "finetune"]
+
+#: The run finished but the backend did not register it.
+EXIT_NOT_REGISTERED: Final = 6
 
 _DEFAULT_MODEL: Final = "shotbank-tiny"
 _DEFAULT_PRETRAINED: Final = "synthetic-v1"
@@ -82,19 +101,43 @@ _DEFAULT_PRETRAINED: Final = "synthetic-v1"
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out.")
 @click.option("--device", help="cpu, cuda, cuda:N [default: cuda when present, else cpu].")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
+@click.option(
+    "--register",
+    is_flag=True,
+    help="Register the finished run with the backend (needs a licence for the version).",
+)
+@click.option(
+    "--api",
+    "api_url",
+    metavar="URL",
+    help="Backend URL for --register [default: $SHOTBANK_API_URL, else http://127.0.0.1:8000].",
+)
+@click.option(
+    "--key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Wallet key for --register: a hex key file or an encrypted JSON keystore "
+    "[default: $SHOTBANK_KEY_FILE; or set SHOTBANK_PRIVATE_KEY].",
+)
 @click.pass_context
-def finetune(ctx: click.Context, /, as_json: bool, **options: Any) -> None:
+def finetune(
+    ctx: click.Context,
+    /,
+    as_json: bool,
+    register: bool,
+    api_url: str | None,
+    key_file: Path | None,
+    **options: Any,
+) -> None:
     """Fine-tune the scoring model contrastively (frames <-> scene/lighting/camera text)
-    on a dataset version, with held-out retrieval before and after.
+    on a dataset version, with held-out retrieval before and after; --register records
+    the run with the backend and prints the model hash and its lineage URL.
 
     Exit status: 0 done, 1 runtime failure, 2 usage error, 3 model refused, 5 scoring
-    extra not installed.
+    extra not installed, 6 the run finished but registering it failed.
     """
     try:
-        from pydantic import ValidationError
-
         from scoring.errors import ModelError
-        from scoring.finetune import FinetuneConfig, FinetuneError
+        from scoring.finetune import FinetuneConfig, FinetuneError, register_run
         from scoring.finetune import finetune as run_finetune
     except ImportError as exc:
         click.echo(
@@ -112,6 +155,7 @@ def finetune(ctx: click.Context, /, as_json: bool, **options: Any) -> None:
             for e in exc.errors(include_url=False, include_input=False)
         )
         raise click.UsageError(f"invalid option: {problems}", ctx) from None
+    registrar = _Registrar.configure(ctx, api_url, key_file) if register else None
     console = Console(stderr=True)
     bar = Progress(
         TextColumn("fine-tuning"),
@@ -145,8 +189,67 @@ def finetune(ctx: click.Context, /, as_json: bool, **options: Any) -> None:
     record = result.record
     if as_json:
         click.echo(json.dumps(record.model_dump(mode="json"), sort_keys=True))
-        return
-    _summary(Console(), record)
+    else:
+        _summary(Console(), record)
+    if registrar is not None:
+        registrar.register(ctx, result, register_run, err=as_json)
+
+
+class _Registrar:
+    """Where ``--register`` sends the run, and as whom (resolved before training)."""
+
+    def __init__(self, settings: ClientSettings, account: LocalAccount) -> None:
+        self.settings = settings
+        self.account = account
+
+    @classmethod
+    def configure(
+        cls, ctx: click.Context, api_url: str | None, key_file: Path | None
+    ) -> _Registrar:
+        try:
+            settings = ClientSettings() if api_url is None else ClientSettings(api_url=api_url)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False)
+            )
+            raise click.UsageError(f"invalid setting: {problems}", ctx) from None
+        try:
+            account = resolve_account(key_file, settings, interactive=sys.stdin.isatty())
+        except KeyLoadError as exc:
+            raise click.UsageError(str(exc), ctx) from None
+        return cls(settings, account)
+
+    def register(
+        self,
+        ctx: click.Context,
+        result: Any,
+        register_run: Callable[[ShotbankClient, Any], Model],
+        *,
+        err: bool,
+    ) -> None:
+        """Register the run (a signed request), print the model hash and lineage URL."""
+        where = self.settings.api_url
+        try:
+            # Signed requests: no sign-in round trip, and no session to expire mid-run.
+            with ShotbankClient.from_settings(self.settings, account=self.account) as client:
+                model = register_run(client, result)
+        except ApiError as exc:
+            click.echo(
+                f"error: the backend at {where} did not register the run: {exc.status} "
+                f"{exc.code}: {exc.message} (the run is in {result.record_path})",
+                err=True,
+            )
+            ctx.exit(EXIT_NOT_REGISTERED)
+        except ClientError as exc:
+            click.echo(
+                f"error: cannot register the run with {where}: {exc} (the run is in "
+                f"{result.record_path})",
+                err=True,
+            )
+            ctx.exit(EXIT_NOT_REGISTERED)
+        click.echo(f"model    {model.hash}", err=err)
+        click.echo(f"lineage  {where}{lineage_path(model.hash)}", err=err)
 
 
 def _summary(console: Console, record: Any) -> None:

@@ -32,12 +32,14 @@ from shotbank.client.keys import (
     key_file_is_shared,
     looks_like_private_key,
 )
+from shotbank.client.lineage import Lineage, Model, ModelPage
 from shotbank.client.models import (
     PENDING_STATUSES,
     Clip,
     ClipPage,
     ClipReason,
     ClipStatus,
+    Licence,
     NonceChallenge,
     SessionInfo,
     UploadInfo,
@@ -63,6 +65,10 @@ __all__ = [
     "ClipReason",
     "ClipStatus",
     "KeyLoadError",
+    "Licence",
+    "Lineage",
+    "Model",
+    "ModelPage",
     "NonceChallenge",
     "NotSignedInError",
     "RetryPolicy",

@@ -11,6 +11,12 @@ envelope's other members); no answer after the retries raises
 (``GET``, ``HEAD``, ``DELETE``, and ``POST /clips`` with an ``Idempotency-Key``) on
 connection failures, timeouts and 502/503/504; any request when the connection could
 not even be opened (nothing was sent).
+
+Access to licensed data (shard downloads and streams, :meth:`ShotbankClient.licences`)
+uses the SIWE session when there is one; a client given an ``account`` but no session
+(or built with ``sign_requests=True``) signs each such request instead
+(``Authorization: Shotbank-Signature ...``, :mod:`shotbank.client.signed`), with a fresh
+nonce per request and the backend's chain id (``GET /version``, fetched once).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from shotbank.client.models import (
     ClipPage,
     EpochPage,
     EpochSummary,
+    Licence,
+    LicenceList,
     NonceChallenge,
     PublishedEpochInputs,
     Rewards,
@@ -52,6 +60,7 @@ from shotbank.client.models import (
 )
 from shotbank.client.retry import RETRY_STATUSES, RetryPolicy
 from shotbank.client.settings import ClientSettings
+from shotbank.client.signed import sign_request
 from shotbank.client.uploads import DEFAULT_CHUNK_SIZE, ProgressCallback, tus_upload
 
 __all__ = ["API_PREFIX", "MAX_EPOCH_INPUTS_BYTES", "MAX_PAGE_SIZE", "ShotbankClient"]
@@ -67,7 +76,13 @@ _TUS: Final = {"Tus-Resumable": "1.0.0"}
 _SIGN_IN_STATEMENT: Final = "Sign in to Shotbank."
 
 if TYPE_CHECKING:
-    from shotbank.datasets.client import DatasetHandle, DatasetVersionHandle
+    from shotbank.client.lineage import Lineage, Model, ModelPage
+    from shotbank.datasets.client import (
+        DatasetHandle,
+        DatasetVersionHandle,
+        DatasetVersionSummary,
+    )
+    from shotbank.runs import RunRecord
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -83,6 +98,10 @@ class ShotbankClient:
     ``base_url`` is the server's root (``http://127.0.0.1:8000``); ``timeout`` bounds one
     HTTP exchange (connect, each read, each write); ``token`` resumes an existing session.
     Use it as a context manager, or call :meth:`close`.
+
+    ``account`` is the wallet that signs requests and licence purchases (:meth:`sign_in`
+    sets it too); ``sign_requests`` makes data access use signed requests even with a
+    session; ``rpc_url`` is the chain's JSON-RPC URL for :meth:`buy`.
     """
 
     def __init__(
@@ -94,8 +113,15 @@ class ShotbankClient:
         token: str | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        account: LocalAccount | None = None,
+        sign_requests: bool = False,
+        rpc_url: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.account = account
+        self.sign_requests = sign_requests
+        self.rpc_url = rpc_url
+        self._chain_id: int | None = None
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._token = token
@@ -113,6 +139,7 @@ class ShotbankClient:
         """A client for ``settings`` (read from ``SHOTBANK_*`` when not given)."""
         settings = settings or ClientSettings()
         options.setdefault("timeout", settings.api_timeout_s)
+        options.setdefault("rpc_url", settings.rpc_url)
         return cls(settings.api_url, **options)
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -149,6 +176,32 @@ class ShotbankClient:
             raise NotSignedInError("sign in first (ShotbankClient.sign_in)")
         return {"Authorization": f"Bearer {self._token}"}
 
+    @property
+    def signs_requests(self) -> bool:
+        """Whether data access sends signed requests (an account, and no session or
+        ``sign_requests``) rather than the session's Bearer token."""
+        return self.account is not None and (self.sign_requests or self._token is None)
+
+    def chain_id(self) -> int:
+        """The backend's chain id (``GET /version``), fetched once and kept."""
+        if self._chain_id is None:
+            response = self._request("GET", "/version", idempotent=True, auth=False)
+            value = response.json().get("chain_id") if response.content else None
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**64:
+                raise UnexpectedResponseError("GET /version answered no valid chain_id")
+            self._chain_id = value
+        return self._chain_id
+
+    def _access_headers(self, method: str, target: str, body: bytes = b"") -> dict[str, str]:
+        """Credentials for one request to licensed data: ``target`` is the path and query
+        as sent (with ``/api/v1``). A signed header is fresh each call (its own nonce), so
+        parallel and repeated requests never share one."""
+        if not self.signs_requests:
+            return self._auth_headers()
+        assert self.account is not None  # signs_requests says so
+        header = sign_request(self.account, method.upper(), target, body, self.chain_id())
+        return {"Authorization": header}
+
     def _request(
         self,
         method: str,
@@ -158,17 +211,30 @@ class ShotbankClient:
         auth: bool = True,
         headers: Mapping[str, str] | None = None,
         max_bytes: int | None = None,
+        access: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
-        all_headers = {**(self._auth_headers() if auth else {}), **(headers or {})}
+        """One API call, retried per :class:`RetryPolicy`. ``auth`` sends the session's
+        token; ``access`` (which overrides ``auth``) the credentials of licensed data
+        (:meth:`_access_headers`), signed afresh for every attempt."""
+        signed = access and self.signs_requests
+        use_token = (access and not signed) or (auth and not access)
+        all_headers = {**(self._auth_headers() if use_token else {}), **(headers or {})}
         attempts = self.retry.attempts
         url = self.base_url + API_PREFIX + path
         for attempt in range(1, attempts + 1):
             try:
+                request = self._http.build_request(method, path, headers=all_headers, **kwargs)
+                if signed:
+                    request.headers.update(
+                        self._access_headers(
+                            method, request.url.raw_path.decode("ascii"), request.read()
+                        )
+                    )
                 if max_bytes is None:
-                    response = self._http.request(method, path, headers=all_headers, **kwargs)
+                    response = self._http.send(request)
                 else:
-                    response = self._bounded(method, path, all_headers, max_bytes, kwargs)
+                    response = self._bounded(request, max_bytes)
             except httpx.TransportError as exc:
                 # A refused connection sent nothing, so even a non-idempotent call may repeat.
                 if not (idempotent or isinstance(exc, httpx.ConnectError)) or attempt == attempts:
@@ -187,17 +253,10 @@ class ShotbankClient:
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _bounded(
-        self,
-        method: str,
-        path: str,
-        headers: Mapping[str, str],
-        max_bytes: int,
-        kwargs: Mapping[str, Any],
-    ) -> httpx.Response:
-        """``request``, reading at most ``max_bytes`` of the body (a larger one is refused
-        as soon as it shows, without being held in memory)."""
-        request = self._http.build_request(method, path, headers=headers, **kwargs)
+    def _bounded(self, request: httpx.Request, max_bytes: int) -> httpx.Response:
+        """``request`` sent, reading at most ``max_bytes`` of the body (a larger one is
+        refused as soon as it shows, without being held in memory)."""
+        method = request.method
         response = self._http.send(request, stream=True)
         try:
             announced = response.headers.get("content-length", "")
@@ -261,6 +320,7 @@ class ShotbankClient:
         session = self._parse(SessionInfo, response)
         self._token = token
         self._address = session.address
+        self.account = account
         return session
 
     def session(self) -> SessionInfo:
@@ -487,6 +547,80 @@ class ShotbankClient:
         from shotbank.datasets.client import get_version
 
         return get_version(self, dataset_id, number)
+
+    def licences(self, address: str | None = None) -> list[Licence]:
+        """Licences, newest first: the caller's (session or signed request) or, with
+        ``address``, that wallet's (public: purchases are public on chain)."""
+        if address is None:
+            response = self._request("GET", "/licences", idempotent=True, access=True)
+        else:
+            if not _ADDRESS.match(address):
+                raise ValueError(f"not a 20-byte hex address: {address!r}")
+            response = self._request("GET", f"/licences/{address}", idempotent=True, auth=False)
+        return list(self._parse(LicenceList, response).licences)
+
+    def buy(
+        self,
+        version: DatasetVersionHandle | DatasetVersionSummary,
+        *,
+        account: LocalAccount | None = None,
+        rpc_url: str | None = None,
+        max_price: int | None = None,
+        permit: bool = True,
+        timeout: float = 300.0,
+        progress: bool = True,
+    ) -> Licence:
+        """Buy a licence for ``version`` on chain and wait until the backend grants access.
+
+        One ``purchaseWithPermit`` transaction (``permit=False``: ``approve`` then
+        ``purchase``) from ``account`` (default: the client's), paying at most
+        ``max_price`` (default: the listed price), through ``rpc_url`` (default: the
+        client's, ``SHOTBANK_RPC_URL``). Returns the :class:`Licence` once ``GET
+        /licences`` shows it (after the backend's confirmations), waiting at most
+        ``timeout`` seconds in all. See :mod:`shotbank.datasets.market` for the errors.
+        """
+        from shotbank.datasets.market import buy_licence
+
+        return buy_licence(
+            self,
+            version,
+            account=account,
+            rpc_url=rpc_url,
+            max_price=max_price,
+            permit=permit,
+            timeout=timeout,
+            progress=progress,
+        )
+
+    # --- models --------------------------------------------------------------------------
+
+    def register_model(self, record: RunRecord | Mapping[str, Any]) -> Model:
+        """Register a fine-tuning run (its ``run.json`` record; session or signed request)
+        and return the model. Idempotent: the same record again answers the same model
+        (:mod:`shotbank.client.lineage`)."""
+        from shotbank.client.lineage import register_model
+
+        return register_model(self, record)
+
+    def model(self, model_hash: str) -> Model:
+        """A registered model by its hash (its weights' SHA-256); public."""
+        from shotbank.client.lineage import get_model
+
+        return get_model(self, model_hash)
+
+    def models(
+        self, *, registrant: str | None = None, limit: int = 20, before: str | None = None
+    ) -> ModelPage:
+        """Registered models, newest first (``next_before`` pages on); public."""
+        from shotbank.client.lineage import list_models
+
+        return list_models(self, registrant=registrant, limit=limit, before=before)
+
+    def lineage(self, model_hash: str, *, limit: int = 1000) -> Lineage:
+        """The dataset versions and contributors behind a registered model; public."""
+        from shotbank.client.lineage import get_lineage
+
+        return get_lineage(self, model_hash, limit=limit)
 
     def rewards(self, address: str) -> Rewards:
         """What ``address`` earned, claimed and can claim now, with the claim's proof."""

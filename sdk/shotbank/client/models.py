@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from shotbank.rewards import EpochInputs, EpochResult
 
 __all__ = [
+    "MAX_LICENCES",
     "MAX_PROOF_LENGTH",
     "MAX_REWARD_EPOCHS",
     "PENDING_STATUSES",
@@ -37,6 +38,8 @@ __all__ = [
     "EpochStatus",
     "EpochSubmission",
     "EpochSummary",
+    "Licence",
+    "LicenceList",
     "NonceChallenge",
     "PublishedEpochInputs",
     "RewardClaim",
@@ -253,6 +256,11 @@ class EpochSummary(_Answer):
     validator_pool: Amount
     allocated: Amount
     carry: Amount
+    sales_pool: Amount | None = None
+    """Rule ``shotbank-rewards/2``: the contributor shares of the epoch's dataset sales
+    (``None`` from older servers and for rule /1 epochs closed before it)."""
+    sales_allocated: Amount | None = None
+    """Rule /2: what those sales gave the sold versions' contributors."""
     funding: EpochFunding | None = None
     """``None`` from servers that do not report it, and for epochs closed before they did."""
     root: _Bytes32 | None = None
@@ -296,6 +304,8 @@ class RewardEpoch(_Answer):
 
     epoch: int = Field(ge=1, lt=2**64)
     amount: Amount
+    sales_amount: Amount = 0
+    """The part of ``amount`` that came from dataset sales of the address's samples."""
     cumulative: Amount
     status: str = Field(max_length=32)
 
@@ -310,3 +320,34 @@ class Rewards(_Answer):
     pending: Amount
     claim: RewardClaim | None = None
     epochs: tuple[RewardEpoch, ...] = Field(default=(), max_length=MAX_REWARD_EPOCHS)
+
+
+#: Most licences ``GET /licences`` answers with (the API's bound).
+MAX_LICENCES: Final = 1000
+
+
+class Licence(_Answer):
+    """One licence purchase, as indexed by the backend (``docs/api/datasets.md``).
+
+    ``dataset_id``/``number`` are ``None`` when the versionId is no version of this
+    backend; amounts are SHOT base units, the three shares summing to ``price``.
+    """
+
+    version_id: _Bytes32
+    dataset_id: str | None = Field(default=None, max_length=32)
+    number: int | None = Field(default=None, ge=1)
+    buyer: ChecksumAddressStr
+    price: Amount
+    contributor_share: Amount
+    validator_share: Amount
+    treasury_share: Amount
+    tx_hash: _Bytes32
+    log_index: int = Field(ge=0)
+    block_number: int = Field(ge=0)
+    purchased_at: datetime | None = None
+
+
+class LicenceList(_Answer):
+    """``GET /licences`` and ``GET /licences/{address}``: newest first."""
+
+    licences: tuple[Licence, ...] = Field(default=(), max_length=MAX_LICENCES)

@@ -6,6 +6,7 @@
 ``SHOTBANK_KEY_FILE``       a file holding the key: hex, or an encrypted JSON keystore
 ``SHOTBANK_KEY_PASSWORD``   the keystore's password (otherwise asked interactively)
 ``SHOTBANK_API_TIMEOUT_S``  seconds one HTTP exchange may take (default 30)
+``SHOTBANK_RPC_URL``        the chain's JSON-RPC URL, for on-chain calls (``buy``)
 =========================== ========================================================
 
 Secrets are :class:`~pydantic.SecretStr`: they never show in a ``repr`` or a log line.
@@ -40,10 +41,14 @@ class ClientSettings(BaseSettings):
     """Password of the keystore in ``key_file``."""
     api_timeout_s: float = Field(30.0, gt=0, le=600)
     """Seconds one HTTP exchange may take."""
+    rpc_url: str | None = Field(None, max_length=2048)
+    """JSON-RPC URL of the chain the backend's contracts live on (licence purchases)."""
 
-    @field_validator("api_url")
+    @field_validator("api_url", "rpc_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http:// or https:// URL")

@@ -67,6 +67,16 @@ if TYPE_CHECKING:
         LicenceRequiredError,
         ShardVerificationError,
     )
+    from shotbank.datasets.market import (
+        AlreadyLicensedError,
+        InsufficientBalanceError,
+        LicenceWaitTimeoutError,
+        NoRpcUrlError,
+        NotForSaleError,
+        PriceAboveMaxError,
+        PurchaseError,
+        PurchaseFailedError,
+    )
 
 #: Names of :mod:`shotbank.datasets.client`, imported on first use: the client pulls in
 #: httpx, eth-account and rich, which readers of the format alone do not need.
@@ -84,11 +94,31 @@ _CLIENT_NAMES = frozenset(
 )
 
 
+#: Errors of :mod:`shotbank.datasets.market` (``client.buy``), imported on first use: the
+#: market talks to the chain through web3.
+_MARKET_NAMES = frozenset(
+    {
+        "AlreadyLicensedError",
+        "InsufficientBalanceError",
+        "LicenceWaitTimeoutError",
+        "NoRpcUrlError",
+        "NotForSaleError",
+        "PriceAboveMaxError",
+        "PurchaseError",
+        "PurchaseFailedError",
+    }
+)
+
+
 def __getattr__(name: str) -> Any:
     if name in _CLIENT_NAMES:
         from shotbank.datasets import client
 
         return getattr(client, name)
+    if name in _MARKET_NAMES:
+        from shotbank.datasets import market
+
+        return getattr(market, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -111,6 +141,7 @@ __all__ = [
     "NESTED_COLUMNS",
     "TAR_BLOCK",
     "TAR_TRAILER",
+    "AlreadyLicensedError",
     "DatasetError",
     "DatasetFormatError",
     "DatasetHandle",
@@ -119,10 +150,17 @@ __all__ = [
     "DatasetVersionSummary",
     "DownloadError",
     "DownloadReport",
+    "InsufficientBalanceError",
     "LicenceRequiredError",
+    "LicenceWaitTimeoutError",
     "ManifestRow",
     "MemberRange",
     "MissingExtraError",
+    "NoRpcUrlError",
+    "NotForSaleError",
+    "PriceAboveMaxError",
+    "PurchaseError",
+    "PurchaseFailedError",
     "SampleEntry",
     "SampleRecord",
     "ShardEntry",

@@ -24,8 +24,15 @@ Downloads (:meth:`DatasetVersionHandle.download`)
     200. A finished shard whose size and SHA-256 match is not fetched again, so re-runs
     are idempotent. A shard whose bytes do not hash to the index's SHA-256 is deleted and
     fetched once more from zero; a second mismatch raises :class:`ShardVerificationError`
-    naming the shard. Shards are verified by SHA-256 only: the SDK carries no UnixFS CID
-    code (the index's CIDs are computed by the backend's ingest package).
+    naming the shard. Every shard is checked against both its SHA-256 and its CID from
+    the index (:mod:`shotbank.cid`, the backend's UnixFS rule), hashed in the same pass
+    as it arrives.
+
+Access
+    Shard bytes need a licence. The client sends its SIWE session's token, or, when it
+    has an account but no session (or ``sign_requests=True``), a freshly signed
+    ``Shotbank-Signature`` header per request (each Range request its own nonce).
+    Without either, :class:`~shotbank.client.NotSignedInError` before any transfer.
 
 Remote streaming (:meth:`DatasetVersionHandle.stream`)
     A :class:`~shotbank.datasets.stream.ShardStream` over
@@ -33,12 +40,17 @@ Remote streaming (:meth:`DatasetVersionHandle.stream`)
     Range GET per sample (:class:`RemoteShardFetch`, picklable, one HTTP connection pool
     per process so DataLoader workers do not share sockets). Needs ``shotbank[torch]``.
 
+Listings (:attr:`DatasetVersionSummary.listing`)
+    A ready version's sale on chain: market, chain id, price, listed, status; what
+    :meth:`~shotbank.client.ShotbankClient.buy` starts from.
+
 Errors::
 
     ShotbankError
     ├── DatasetError (shotbank.datasets.format)
-    │   └── DownloadError                          a download that cannot complete
-    │       └── ShardVerificationError (ValueError)  a shard's bytes do not match the index
+    │   ├── DownloadError                          a download that cannot complete
+    │   │   └── ShardVerificationError (ValueError)  a shard's bytes do not match the index
+    │   └── PurchaseError                          ``buy`` bought nothing (shotbank.datasets.market)
     └── ClientError (shotbank.client.errors)
         └── ApiError
             └── LicenceRequiredError (+DatasetError)  402: buy a licence first
@@ -51,15 +63,16 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
+from eth_account import Account
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from rich.progress import (
     BarColumn,
@@ -70,9 +83,12 @@ from rich.progress import (
 )
 
 from shotbank import __version__
+from shotbank.chain.deployments import ChecksumAddressStr
+from shotbank.cid import CidHasher
 from shotbank.client._responses import api_error
 from shotbank.client.api import API_PREFIX, MAX_PAGE_SIZE, ShotbankClient
 from shotbank.client.errors import ApiError, ApiUnavailableError, UnexpectedResponseError
+from shotbank.client.signed import sign_request
 from shotbank.datasets.format import (
     INDEX_NAME,
     MANIFEST_JSONL_NAME,
@@ -84,8 +100,11 @@ from shotbank.datasets.format import (
     read_index,
     read_manifest_jsonl,
 )
+from shotbank.rewards.models import Amount
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from shotbank.datasets.stream import ShardStream
 
 __all__ = [
@@ -94,6 +113,7 @@ __all__ = [
     "PART_SUFFIX",
     "DatasetHandle",
     "DatasetInfo",
+    "DatasetListing",
     "DatasetPage",
     "DatasetVersionHandle",
     "DatasetVersionSummary",
@@ -122,9 +142,10 @@ class DownloadError(DatasetError):
 
 
 class ShardVerificationError(DownloadError, ValueError):
-    """A shard's downloaded bytes do not have the size or SHA-256 of the index.
+    """A shard's downloaded bytes do not have the size, SHA-256 or CID of the index.
 
-    ``shard`` is the shard's name; ``expected`` and ``actual`` the SHA-256 hex digests.
+    ``shard`` is the shard's name; ``expected`` and ``actual`` the SHA-256 hex digests
+    (or the CIDs, when the SHA-256 matched and the CID did not).
     """
 
     def __init__(self, message: str, *, shard: str, expected: str, actual: str) -> None:
@@ -158,6 +179,23 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class DatasetListing(_Answer):
+    """A ready version's listing on the ``DatasetMarket`` (``docs/api/datasets.md``).
+
+    ``status`` is ``unpriced`` (not for sale), ``pending`` (listing sent, not yet
+    indexed), ``listed`` or ``unlisted``; ``price``/``listed``/``terms_uri`` are the
+    indexed on-chain values (``None`` until indexed). ``price`` is SHOT base units.
+    """
+
+    version_id: str = Field(pattern=r"^0x[0-9a-f]{64}$")
+    market: ChecksumAddressStr | None = None
+    chain_id: int = Field(ge=1, lt=2**64)
+    price: Amount | None = None
+    listed: bool | None = None
+    terms_uri: str | None = Field(default=None, max_length=2048)
+    status: str = Field(max_length=32)
+
+
 class DatasetVersionSummary(_Answer):
     """A version's summary (``GET /datasets/{id}/versions/{n}``).
 
@@ -177,6 +215,8 @@ class DatasetVersionSummary(_Answer):
     error: str | None = Field(default=None, max_length=10_000)
     created_at: datetime
     ready_at: datetime | None = None
+    listing: DatasetListing | None = None
+    """The sale on chain (``None`` until ready, or from a backend without listings)."""
 
     @property
     def version_id(self) -> str | None:
@@ -342,6 +382,21 @@ def _file_sha256(path: Path, hasher: Any = None, *, limit: int | None = None) ->
     return digest
 
 
+class _ShardDigest:
+    """SHA-256 and CID of a shard, fed together as its bytes arrive."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.cid = CidHasher()
+
+    def update(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.cid.update(data)
+
+    def hexdigest(self) -> str:
+        return self.sha256.hexdigest()
+
+
 def _content_range_start(response: httpx.Response) -> int | None:
     value = response.headers.get("content-range", "")
     unit, _, rest = value.partition(" ")
@@ -373,7 +428,7 @@ class _Downloader:
         final = self.directory / entry.name
         part = self.directory / (entry.name + PART_SUFFIX)
         if final.exists():
-            if final.stat().st_size == entry.size and self._digest(final) == entry.sha256:
+            if final.stat().st_size == entry.size and self._matches(final, entry):
                 self.report._add("skipped", entry.name)
                 self.progress.advance(self.task, entry.size)
                 return
@@ -389,8 +444,9 @@ class _Downloader:
         os.replace(part, final)
 
     @staticmethod
-    def _digest(path: Path) -> str:
-        return str(_file_sha256(path).hexdigest())
+    def _matches(path: Path, entry: ShardEntry) -> bool:
+        digest: _ShardDigest = _file_sha256(path, _ShardDigest())
+        return digest.hexdigest() == entry.sha256 and digest.cid.finalize() == entry.cid
 
     def _fetch(self, entry: ShardEntry, part: Path) -> None:
         """Fill ``part`` with the shard (continuing what it holds) and verify it."""
@@ -398,7 +454,7 @@ class _Downloader:
         if have > entry.size:
             part.unlink()
             have = 0
-        hasher = _file_sha256(part, limit=have) if have else hashlib.sha256()
+        hasher = _file_sha256(part, _ShardDigest(), limit=have) if have else _ShardDigest()
         self.progress.advance(self.task, have)
         attempts = self.handle.client.retry.attempts
         attempt = 0
@@ -425,14 +481,26 @@ class _Downloader:
                 expected=entry.sha256,
                 actual=actual,
             )
+        cid = hasher.cid.finalize()
+        if cid != entry.cid:
+            part.unlink(missing_ok=True)
+            self.progress.advance(self.task, -have)
+            raise ShardVerificationError(
+                f"shard {entry.name} is corrupt: its CID is {cid}, the index says {entry.cid} "
+                "(its SHA-256 matches: the index's CID and SHA-256 disagree)",
+                shard=entry.name,
+                expected=entry.cid,
+                actual=cid,
+            )
 
     def _receive(self, entry: ShardEntry, part: Path, have: int, hasher: Any) -> tuple[int, Any]:
         """One GET of the shard from ``have`` on, appended to ``part``."""
-        headers = dict(self.handle._auth_headers())
+        url = f"{self.handle._path}/shards/{quote(entry.name, safe='')}"
+        # Fresh credentials per request: a signed header is single-use.
+        headers = self.handle.client._access_headers("GET", API_PREFIX + url)
         if have:
             headers["Range"] = f"bytes={have}-"
             headers["If-Range"] = f'"{entry.sha256}"'
-        url = f"{self.handle._path}/shards/{quote(entry.name, safe='')}"
         with self.http.stream("GET", url, headers=headers) as response:
             status = response.status_code
             if status == 206 and _content_range_start(response) == have and have:
@@ -443,13 +511,13 @@ class _Downloader:
                     # The server ignored the range (another ETag): start over.
                     self.report._add("restarted", entry.name)
                     self.progress.advance(self.task, -have)
-                mode, have, hasher = "wb", 0, hashlib.sha256()
+                mode, have, hasher = "wb", 0, _ShardDigest()
             elif status == 416:
                 # The part is at or past the end (it cannot be, sizes were checked):
                 # discard it and let the caller's verification decide.
                 response.read()
                 part.unlink(missing_ok=True)
-                return 0, hashlib.sha256()
+                return 0, _ShardDigest()
             elif status >= 400:
                 _raise_api_error(status, response.read()[: 256 * 1024])
                 raise AssertionError("unreachable")  # pragma: no cover
@@ -486,20 +554,43 @@ class RemoteShardFetch:
     """``fetch(entry, start, stop) -> bytes`` for :class:`RangeShards`: one Range GET.
 
     Picklable (DataLoader workers get a copy); each process opens its own connection
-    pool on first use. Carries the session token, so it reads only what the signed-in
-    wallet is licensed for (402 raises :class:`LicenceRequiredError`).
+    pool on first use. Carries the session token, or the ``account`` (and the backend's
+    ``chain_id``) that signs every request afresh, so it reads only what that wallet is
+    licensed for (402 raises :class:`LicenceRequiredError`).
     """
 
-    def __init__(self, base_url: str, path: str, token: str | None, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        path: str,
+        token: str | None,
+        timeout: float,
+        *,
+        account: LocalAccount | None = None,
+        chain_id: int | None = None,
+    ) -> None:
+        if account is not None and chain_id is None:
+            raise ValueError("signing requests needs the backend's chain_id")
         self.base_url = base_url
         self.path = path
         self.token = token
         self.timeout = timeout
+        self.account = account
+        self.chain_id = chain_id
         self._http: httpx.Client | None = None
         self._pid = 0
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_http": None, "_pid": 0}
+        # A LocalAccount does not pickle; its key does (the copy stays in this machine's
+        # worker processes, as the account did in this one).
+        key = None if self.account is None else bytes(self.account.key)
+        return {**self.__dict__, "_http": None, "_pid": 0, "account": None, "_key": key}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        key = state.pop("_key", None)
+        self.__dict__.update(state)
+        if key is not None:
+            self.account = Account.from_key(key)
 
     def close(self) -> None:
         """Close this process's connections (a later call opens new ones)."""
@@ -524,9 +615,12 @@ class RemoteShardFetch:
     def __call__(self, entry: ShardEntry, start: int, stop: int) -> bytes:
         """Bytes ``[start, stop)`` of shard ``entry``."""
         headers = {"Range": f"bytes={start}-{stop - 1}", "If-Range": f'"{entry.sha256}"'}
-        if self.token is not None:
-            headers["Authorization"] = f"Bearer {self.token}"
         url = f"{self.path}/shards/{quote(entry.name, safe='')}"
+        if self.account is not None and self.chain_id is not None:
+            target = urlsplit(self.base_url).path.rstrip("/") + url
+            headers["Authorization"] = sign_request(self.account, "GET", target, b"", self.chain_id)
+        elif self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token}"
         try:
             response = self._client().get(url, headers=headers)
         except httpx.TransportError as exc:
@@ -547,8 +641,9 @@ class DatasetVersionHandle:
     """One version of a dataset: summary, index, manifest, download and stream.
 
     :attr:`summary` is as fetched (call :meth:`refresh` to see a packing version
-    become ready). Shard bytes use the client's session: sign in with a wallet that
-    holds a licence first.
+    become ready). Shard bytes need a licence held by the client's wallet: sign in, or
+    give the client an ``account`` to sign each request
+    (:meth:`~shotbank.client.ShotbankClient.buy` gets one).
     """
 
     def __init__(self, client: ShotbankClient, summary: DatasetVersionSummary) -> None:
@@ -567,8 +662,12 @@ class DatasetVersionHandle:
         ).summary
         return self.summary
 
-    def _auth_headers(self) -> Mapping[str, str]:
-        return self.client._auth_headers()
+    def _require_access(self) -> None:
+        """Fail early (:class:`NotSignedInError`) when there are no credentials to send."""
+        if self.client.signs_requests:
+            self.client.chain_id()
+        else:
+            self.client._auth_headers()
 
     def _ready_hash(self) -> str:
         if self.summary.status != "ready" or self.summary.version_hash is None:
@@ -638,7 +737,7 @@ class DatasetVersionHandle:
             raise ValueError(f"workers must be within 1..{MAX_DOWNLOAD_WORKERS}")
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
-        self._auth_headers()  # fail before any transfer when not signed in
+        self._require_access()  # fail before any transfer without credentials
         self._save(INDEX_NAME, folder / INDEX_NAME, MAX_INDEX_BYTES)
         index = self._check_index(read_index(folder / INDEX_NAME))
         self._save(MANIFEST_JSONL_NAME, folder / MANIFEST_JSONL_NAME, MAX_MANIFEST_BYTES)
@@ -685,7 +784,14 @@ class DatasetVersionHandle:
         """
         from shotbank.datasets.stream import RangeShards, ShardStream
 
+        client = self.client
+        signer = client.account if client.signs_requests else None
         fetch = RemoteShardFetch(
-            self.client.base_url + API_PREFIX, self._path, self.client.token, self.client.timeout
+            client.base_url + API_PREFIX,
+            self._path,
+            None if signer is not None else client.token,
+            client.timeout,
+            account=signer,
+            chain_id=client.chain_id() if signer is not None else None,
         )
         return ShardStream(self.index(), RangeShards(fetch), **options)

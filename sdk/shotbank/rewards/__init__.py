@@ -1,4 +1,5 @@
-"""The reward allocation rule ``shotbank-rewards/1``, shared by the backend and validator nodes.
+"""The reward allocation rules (``shotbank-rewards/1`` and ``/2``), shared by the backend and
+validator nodes.
 
 ``allocate(inputs)`` turns an epoch's published :class:`EpochInputs` into an
 :class:`EpochResult`: the pool, each clip's and account's amount, the cumulative map and
@@ -15,6 +16,7 @@ from shotbank.rewards.allocation import (
     canonical_json,
     inputs_hash,
     proofs,
+    sales_shares,
     water_fill,
 )
 from shotbank.rewards.errors import RewardsError
@@ -25,14 +27,20 @@ from shotbank.rewards.models import (
     MAX_ACCOUNTS,
     MAX_CLIPS,
     MAX_PREVIOUS_ACCOUNTS,
+    MAX_SALE_VERSIONS,
+    MAX_SALES,
     MAX_VALIDATORS,
+    MAX_VERSION_CONTRIBUTORS,
     RULE_VERSION,
+    RULE_VERSION_1,
+    RULE_VERSIONS,
     Allocation,
     Amount,
     ClipEntry,
     EpochInputs,
     EpochResult,
     RewardRule,
+    SaleEntry,
     ValidatorEntry,
 )
 
@@ -43,8 +51,13 @@ __all__ = [
     "MAX_ACCOUNTS",
     "MAX_CLIPS",
     "MAX_PREVIOUS_ACCOUNTS",
+    "MAX_SALES",
+    "MAX_SALE_VERSIONS",
     "MAX_VALIDATORS",
+    "MAX_VERSION_CONTRIBUTORS",
     "RULE_VERSION",
+    "RULE_VERSIONS",
+    "RULE_VERSION_1",
     "Allocation",
     "Amount",
     "ClipEntry",
@@ -52,6 +65,7 @@ __all__ = [
     "EpochResult",
     "RewardRule",
     "RewardsError",
+    "SaleEntry",
     "ValidatorEntry",
     "all_proofs",
     "allocate",
@@ -59,5 +73,6 @@ __all__ = [
     "canonical_json",
     "inputs_hash",
     "proofs",
+    "sales_shares",
     "water_fill",
 ]

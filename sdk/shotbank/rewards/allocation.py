@@ -1,9 +1,12 @@
-"""Rule ``shotbank-rewards/1``: epoch inputs in; amounts, cumulative map and root out.
+"""Rules ``shotbank-rewards/1`` and ``/2``: epoch inputs in; amounts, cumulative map and root out.
 
 Pure, deterministic and integer-only (no float anywhere, every division rounds down), so
 the backend, every validator node and anyone with the published inputs compute the same
 root. The rule, step by step, is in ``docs/api/rewards.md``; the reasons are in decision
-record 0005. The result does not depend on the order of clips, validators or map entries.
+record 0005. The result does not depend on the order of clips, validators, sales or map
+entries. Rule /2 is rule /1 with one step first: each dataset sale's amount goes to the
+contributors of the sold version, pro rata to their samples; the rest of the pool is
+shared exactly as rule /1 shares a whole pool.
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ from shotbank.rewards.models import (
     MAX_AMOUNT,
     MAX_CLIPS,
     MAX_PREVIOUS_ACCOUNTS,
+    MAX_SALE_VERSIONS,
+    MAX_SALES,
     MAX_VALIDATORS,
-    RULE_VERSION,
+    MAX_VERSION_CONTRIBUTORS,
+    RULE_VERSIONS,
     Allocation,
     EpochInputs,
     EpochResult,
     address_key,
+    check_sales,
 )
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "canonical_json",
     "inputs_hash",
     "proofs",
+    "sales_shares",
     "water_fill",
 ]
 
@@ -84,14 +92,22 @@ def water_fill(pool: int, weights: dict[str, int], cap: int) -> dict[str, int]:
 def _check(inputs: EpochInputs) -> None:
     # The models refuse all of this on validation; checked again because a caller may
     # build inputs with ``model_construct`` and a wrong root must never come out.
-    if inputs.rule.version != RULE_VERSION:
-        raise RewardsError(f"unknown rule {inputs.rule.version!r}, this is {RULE_VERSION}")
+    if inputs.rule.version not in RULE_VERSIONS:
+        raise RewardsError(f"unknown rule {inputs.rule.version!r}, these are {RULE_VERSIONS}")
     if len(inputs.clips) > MAX_CLIPS:
         raise RewardsError(f"more than {MAX_CLIPS} clips")
     if len(inputs.validators) > MAX_VALIDATORS:
         raise RewardsError(f"more than {MAX_VALIDATORS} validators")
     if len(inputs.previous_cumulative) > MAX_PREVIOUS_ACCOUNTS:
         raise RewardsError(f"more than {MAX_PREVIOUS_ACCOUNTS} previous accounts")
+    if len(inputs.sales) > MAX_SALES:
+        raise RewardsError(f"more than {MAX_SALES} sales")
+    if len(inputs.versions) > MAX_SALE_VERSIONS:
+        raise RewardsError(f"more than {MAX_SALE_VERSIONS} sold versions")
+    if sum(len(contributors) for contributors in inputs.versions.values()) > (
+        MAX_VERSION_CONTRIBUTORS
+    ):
+        raise RewardsError(f"more than {MAX_VERSION_CONTRIBUTORS} version contributor entries")
     if len({clip.clip_id for clip in inputs.clips}) != len(inputs.clips):
         raise RewardsError("a clip is listed twice")
     if len({v.address for v in inputs.validators}) != len(inputs.validators):
@@ -107,14 +123,39 @@ def _check(inputs: EpochInputs) -> None:
             f"funded_total {inputs.funded_total} is below the previous cumulative total "
             f"{inputs.previous_cumulative_total}"
         )
+    check_sales(inputs)
+
+
+def sales_shares(inputs: EpochInputs) -> dict[str, int]:
+    """Rule /2's dataset-sales step: each account's part of the epoch's sales.
+
+    The amounts of the sales of one version are added up and the sum is shared among
+    the version's contributors pro rata to their samples, ``sum * samples // samples
+    of the version``, with no cap (they own the samples sold); what the floors leave
+    joins the general pool. Summed per version first so that the cost is one division
+    per contributor entry, not one per sale and entry. Empty under rule /1.
+    """
+    sold: dict[str, int] = {}
+    for sale in inputs.sales:
+        sold[sale.version_id] = sold.get(sale.version_id, 0) + sale.amount
+    shares: dict[str, int] = {}
+    for version, amount in sold.items():
+        counts = inputs.versions[version]
+        total = sum(counts.values())
+        for address, samples in counts.items():
+            share = amount * samples // total
+            if share:
+                shares[address] = shares.get(address, 0) + share
+    return shares
 
 
 def allocate(inputs: EpochInputs) -> EpochResult:
-    """Apply rule ``shotbank-rewards/1`` to ``inputs``; :class:`RewardsError` if inconsistent.
+    """Apply the inputs' rule (/1 or /2) to ``inputs``; :class:`RewardsError` if inconsistent.
 
     Also builds the rewards tree (kept in the result for :func:`proofs`). Guarantees:
-    ``allocated + carry == pool`` with ``carry >= 0``; no contributor's
-    ``contributor_amount`` exceeds ``contributor_pool * contributor_cap_bps // 10000``;
+    ``allocated + carry == pool`` with ``carry >= 0``; ``sales_allocated <= sales_pool
+    <= pool``; no contributor's ``contributor_amount`` exceeds ``contributor_pool *
+    contributor_cap_bps // 10000`` (sales amounts are not capped);
     ``cumulative_total == previous_cumulative_total + allocated <= funded_total``.
     """
     _check(inputs)
@@ -122,12 +163,19 @@ def allocate(inputs: EpochInputs) -> EpochResult:
     previous_total = inputs.previous_cumulative_total
     pool = inputs.funded_total - previous_total
 
+    # Dataset sales first (rule /2): they are earmarked for the sold versions' owners.
+    sales_amounts = sales_shares(inputs)
+    sales_allocated = sum(sales_amounts.values())
+    sales_pool = inputs.sales_total
+    # The general pool, shared as rule /1 shares a whole pool.
+    general = pool - sales_allocated
+
     # Contributors: weight = sum of the quality of their accepted clips.
     weights: dict[str, int] = {}
     for clip in inputs.clips:
         if clip.accepted:
             weights[clip.contributor] = weights.get(clip.contributor, 0) + clip.quality_bps
-    contributor_pool = pool * (BPS - rule.validator_share_bps) // BPS if weights else 0
+    contributor_pool = general * (BPS - rule.validator_share_bps) // BPS if weights else 0
     cap = contributor_pool * rule.contributor_cap_bps // BPS
     budgets = water_fill(contributor_pool, weights, cap)
 
@@ -148,21 +196,25 @@ def allocate(inputs: EpochInputs) -> EpochResult:
 
     # Validators: paid by the reports that agreed with the consensus decision.
     total_agreed = sum(v.agreed_reports for v in inputs.validators)
-    validator_pool = pool * rule.validator_share_bps // BPS if total_agreed else 0
+    validator_pool = general * rule.validator_share_bps // BPS if total_agreed else 0
     validator_amounts: dict[str, int] = {}
     for validator in inputs.validators:
         amount = validator_pool * validator.agreed_reports // total_agreed if total_agreed else 0
         if amount:
             validator_amounts[validator.address] = amount
 
-    accounts = sorted(contributor_amounts.keys() | validator_amounts.keys(), key=address_key)
+    accounts = sorted(
+        contributor_amounts.keys() | validator_amounts.keys() | sales_amounts.keys(),
+        key=address_key,
+    )
     cumulative = dict(inputs.previous_cumulative)
     allocations: list[Allocation] = []
     allocated = 0
     for address in accounts:
         from_clips = contributor_amounts.get(address, 0)
         from_reports = validator_amounts.get(address, 0)
-        amount = from_clips + from_reports
+        from_sales = sales_amounts.get(address, 0)
+        amount = from_clips + from_reports + from_sales
         allocated += amount
         cumulative[address] = cumulative.get(address, 0) + amount
         allocations.append(
@@ -170,6 +222,7 @@ def allocate(inputs: EpochInputs) -> EpochResult:
                 address=address,
                 contributor_amount=from_clips,
                 validator_amount=from_reports,
+                sales_amount=from_sales,
                 amount=amount,
                 cumulative=cumulative[address],
             )
@@ -186,8 +239,9 @@ def allocate(inputs: EpochInputs) -> EpochResult:
         )
     carry = pool - allocated
     # Cannot fail: budgets sum to at most the contributor pool, validator amounts to at
-    # most the validator pool, and the two pools to at most the pool. Kept as a guard.
-    if carry < 0 or contributor_pool + validator_pool > pool:
+    # most the validator pool, sales shares to at most the sales (<= pool, checked), and
+    # the two pools to at most what the sales leave. Kept as a guard.
+    if carry < 0 or sales_allocated > sales_pool or contributor_pool + validator_pool > general:
         raise RewardsError(f"over-allocation: {allocated} allocated out of a pool of {pool}")
     tree = build_rewards_tree(cumulative) if allocated else None
     # Built without validation: every value above is computed here from validated
@@ -199,6 +253,8 @@ def allocate(inputs: EpochInputs) -> EpochResult:
         validator_pool=validator_pool,
         allocated=allocated,
         carry=carry,
+        sales_pool=sales_pool,
+        sales_allocated=sales_allocated,
         clip_amounts=clip_amounts,
         allocations=tuple(allocations),
         cumulative=cumulative,

@@ -10,7 +10,8 @@ Malformed values (an address that is not one, an amount that is not a non-negati
 pydantic models with a ``ValidationError`` like any other boundary. What only the inputs
 as a whole can show (``funded_total`` below what earlier epochs allocated, a clip id or
 an address given twice, more agreed reports than reports, more accounts than a rewards
-tree holds) raises :class:`RewardsError`, from the model's validation and again from
+tree holds; under rule /2 sales above the pool or not matching ``versions``) raises
+:class:`RewardsError`, from the model's validation and again from
 :func:`shotbank.rewards.allocate`.
 
 :class:`RewardsError` deliberately does not inherit from ``ValueError``: pydantic turns

@@ -9,10 +9,15 @@ accepted. Addresses are accepted in any case and stored in their EIP-55 checksum
 ``previous_cumulative`` in address order (the address as a number, which is the order of
 its lower-case hex), so two parties that gathered the same facts in a different order
 hold equal inputs, the same JSON and the same :func:`~shotbank.rewards.inputs_hash`.
+Rule ``shotbank-rewards/2`` adds the DatasetMarket (``market``), the epoch's dataset sales
+(``sales``, in chain order) and the sample counts of the sold versions (``versions``, by
+version id, then address); the JSON of a rule /1 input has none of these members, so it
+is byte for byte what rule /1 wrote.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sized
 from itertools import pairwise
@@ -27,8 +32,10 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -43,8 +50,14 @@ __all__ = [
     "MAX_AMOUNT",
     "MAX_CLIPS",
     "MAX_PREVIOUS_ACCOUNTS",
+    "MAX_SALES",
+    "MAX_SALE_VERSIONS",
     "MAX_VALIDATORS",
+    "MAX_VERSION_CONTRIBUTORS",
+    "MAX_VERSION_SAMPLES",
     "RULE_VERSION",
+    "RULE_VERSIONS",
+    "RULE_VERSION_1",
     "Address",
     "Allocation",
     "Amount",
@@ -53,12 +66,20 @@ __all__ = [
     "EpochInputs",
     "EpochResult",
     "RewardRule",
+    "SaleEntry",
     "ValidatorEntry",
+    "VersionId",
     "address_key",
+    "check_sales",
 ]
 
-#: Version of the allocation rule these models and :func:`~shotbank.rewards.allocate` implement.
-RULE_VERSION: Final = "shotbank-rewards/1"
+#: The first rule: emission, slashing and sales all in one pool (epochs closed before /2).
+RULE_VERSION_1: Final = "shotbank-rewards/1"
+#: The rule new epochs are closed under: the contributor share of each dataset sale goes
+#: to the contributors of the sold version (``docs/api/rewards.md``, "Dataset sales").
+RULE_VERSION: Final = "shotbank-rewards/2"
+#: Every rule version :func:`~shotbank.rewards.allocate` computes.
+RULE_VERSIONS: Final = (RULE_VERSION_1, RULE_VERSION)
 #: Basis points in one whole.
 BPS: Final = 10_000
 #: Default share of the pool paid to validators (10 %).
@@ -73,17 +94,31 @@ MAX_CLIPS: Final = 1_000_000
 MAX_VALIDATORS: Final = 100_000
 #: Most addresses in ``previous_cumulative`` (docs/api/rewards.md).
 MAX_PREVIOUS_ACCOUNTS: Final = 10_000_000
+#: Most dataset sales in one epoch (docs/api/rewards.md).
+MAX_SALES: Final = 100_000
+#: Most sold versions in one epoch (docs/api/rewards.md).
+MAX_SALE_VERSIONS: Final = 10_000
+#: Most contributor entries in ``versions``, all versions together (docs/api/rewards.md).
+MAX_VERSION_CONTRIBUTORS: Final = 1_000_000
+#: Most samples in one version (``shotbank.datasets.format.MAX_SAMPLES``).
+MAX_VERSION_SAMPLES: Final = 1_000_000
 #: Most accounts a rewards tree holds (:data:`shotbank.chain.merkle.MAX_LEAVES`): an
 #: epoch whose cumulative map is larger is refused by :func:`~shotbank.rewards.allocate`.
 MAX_ACCOUNTS: Final = MAX_LEAVES
 _MAX_DECIMAL_DIGITS: Final = len(str(MAX_AMOUNT))
 _MAX_BLOCK: Final = 2**63
 _ADDRESS: Final = re.compile(r"0x[0-9a-fA-F]{40}")
+#: Checksum forms remembered (about 200 bytes each).
+_CHECKSUM_CACHE: Final = 1 << 16
 _LIMITS: Final = {
     "clips": MAX_CLIPS,
     "validators": MAX_VALIDATORS,
     "previous_cumulative": MAX_PREVIOUS_ACCOUNTS,
+    "sales": MAX_SALES,
+    "versions": MAX_SALE_VERSIONS,
 }
+#: Members only rule /2 inputs have (absent from a rule /1 input's JSON).
+_V2_MEMBERS: Final = ("market", "sales", "versions")
 
 
 def _parse_amount(value: object) -> int:
@@ -114,13 +149,20 @@ Amount = Annotated[
 ]
 
 
+@functools.lru_cache(maxsize=_CHECKSUM_CACHE)
+def _checksum_of(value: str) -> str:
+    # Cached: one contributor appears in many sold versions (and epochs), and the
+    # keccak of the EIP-55 checksum is most of what validating inputs costs.
+    return str(to_checksum_address(value))
+
+
 def _checksum_address(value: str) -> str:
     # eth_utils' ``is_address`` (6.x) accepts a mixed-case address whose EIP-55 checksum
     # is wrong; here mixed case must be the right checksum, as EIP-55 intends, so that a
     # mistyped address is refused instead of being paid.
     if not _ADDRESS.fullmatch(value):
         raise ValueError(f"not an address (0x and 40 hex digits): {value[:50]!r}")
-    checksummed = str(to_checksum_address(value))
+    checksummed = _checksum_of(value)
     digits = value[2:]
     if digits != digits.lower() and digits != digits.upper() and value != checksummed:
         raise ValueError(f"address {value!r} has a wrong EIP-55 checksum")
@@ -132,6 +174,10 @@ def _checksum_address(value: str) -> str:
 Address = Annotated[str, Field(max_length=42), AfterValidator(_checksum_address)]
 #: A clip id as the backend issues them: 32 lower-case hex characters.
 ClipId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+#: A dataset version's on-chain id: ``0x`` and its version hash (64 lower-case hex).
+VersionId = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$")]
+_TxHash = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$")]
+_SampleCount = Annotated[int, Field(ge=1, le=MAX_VERSION_SAMPLES)]
 _Bps = Annotated[int, Field(ge=0, le=BPS)]
 
 
@@ -147,7 +193,7 @@ class _Frozen(BaseModel):
 class RewardRule(_Frozen):
     """The rule's version and parameters, published with every epoch."""
 
-    version: Literal["shotbank-rewards/1"] = RULE_VERSION
+    version: Literal["shotbank-rewards/1", "shotbank-rewards/2"] = RULE_VERSION
     validator_share_bps: _Bps = DEFAULT_VALIDATOR_SHARE_BPS
     contributor_cap_bps: Annotated[int, Field(ge=1, le=BPS)] = DEFAULT_CONTRIBUTOR_CAP_BPS
 
@@ -180,6 +226,20 @@ class ValidatorEntry(_Frozen):
         return self
 
 
+class SaleEntry(_Frozen):
+    """One dataset licence sale of the epoch: a ``LicencePurchased`` event of the market.
+
+    ``amount`` is its ``contributorShare``, the part of the price the market paid into
+    the pool; rule /2 gives it to the contributors of version ``version_id``.
+    """
+
+    tx_hash: _TxHash
+    log_index: Annotated[int, Field(ge=0, lt=_MAX_BLOCK)]
+    block_number: Annotated[int, Field(ge=0, lt=_MAX_BLOCK)]
+    version_id: VersionId
+    amount: Amount
+
+
 def _unprefixed_lower(key: object) -> object:
     if isinstance(key, str):
         lowered = key.lower()
@@ -205,8 +265,18 @@ class EpochInputs(_Frozen):
     previous_cumulative: dict[Address, Amount] = Field(max_length=MAX_PREVIOUS_ACCOUNTS)
     clips: tuple[ClipEntry, ...] = Field(max_length=MAX_CLIPS)
     validators: tuple[ValidatorEntry, ...] = Field(max_length=MAX_VALIDATORS)
+    #: Rule /2: the DatasetMarket whose sales are listed (``None``: the deployment has none).
+    market: Address | None = None
+    #: Rule /2: the epoch's dataset sales, in chain order (block, then log index).
+    sales: tuple[SaleEntry, ...] = Field(default=(), max_length=MAX_SALES)
+    #: Rule /2: samples per contributor of every sold version (and of no other).
+    versions: dict[VersionId, dict[Address, _SampleCount]] = Field(
+        default_factory=dict, max_length=MAX_SALE_VERSIONS
+    )
 
-    @field_validator("clips", "validators", "previous_cumulative", mode="before")
+    @field_validator(
+        "clips", "validators", "previous_cumulative", "sales", "versions", mode="before"
+    )
     @classmethod
     def _within_limits(cls, value: Any, info: ValidationInfo) -> Any:
         # Checked before the items are validated (pydantic's max_length stops only once
@@ -234,6 +304,55 @@ class EpochInputs(_Frozen):
     @classmethod
     def _accounts_in_order(cls, value: dict[str, int]) -> dict[str, int]:
         return dict(sorted(value.items(), key=lambda item: address_key(item[0])))
+
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _versions_within_limits(cls, value: Any) -> Any:
+        # Before validation, like _within_limits: the entries of all versions together
+        # are bounded, and one contributor spelled twice in a version is refused rather
+        # than collapsed (see _no_address_twice).
+        if isinstance(value, Mapping):
+            entries = 0
+            for version, contributors in value.items():
+                if not isinstance(contributors, Mapping):
+                    continue
+                entries += len(contributors)
+                if entries > MAX_VERSION_CONTRIBUTORS:
+                    raise ValueError(
+                        f"versions: at most {MAX_VERSION_CONTRIBUTORS} contributor entries "
+                        "in all versions together"
+                    )
+                seen: set[object] = set()
+                for key in contributors:
+                    normal = _unprefixed_lower(key)
+                    if normal in seen:
+                        raise RewardsError(f"version {version!r} lists address {key!r} twice")
+                    seen.add(normal)
+        return value
+
+    @field_validator("versions", mode="after")
+    @classmethod
+    def _versions_in_order(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        for version, contributors in value.items():
+            if not contributors:
+                raise RewardsError(f"version {version} has no contributors")
+        return {
+            version: dict(sorted(value[version].items(), key=lambda item: address_key(item[0])))
+            for version in sorted(value)
+        }
+
+    @field_validator("sales", mode="after")
+    @classmethod
+    def _sales_in_order(cls, value: tuple[SaleEntry, ...]) -> tuple[SaleEntry, ...]:
+        ordered = tuple(
+            sorted(value, key=lambda sale: (sale.block_number, sale.log_index, sale.tx_hash))
+        )
+        seen: set[tuple[str, int]] = set()
+        for sale in ordered:
+            if (sale.tx_hash, sale.log_index) in seen:
+                raise RewardsError(f"sale {sale.tx_hash}:{sale.log_index} is listed twice")
+            seen.add((sale.tx_hash, sale.log_index))
+        return ordered
 
     @field_validator("clips", mode="after")
     @classmethod
@@ -267,20 +386,79 @@ class EpochInputs(_Frozen):
                 f"funded_total {self.funded_total} is below the previous cumulative total "
                 f"{previous_total}: earlier epochs allocated more than was ever funded"
             )
+        check_sales(self)
         return self
+
+    @model_serializer(mode="wrap")
+    def _rule_v1_form(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A rule /1 input is written without the members rule /2 added, so its JSON,
+        # and the inputs_sha256 published for it, stay exactly what rule /1 produced.
+        data: dict[str, Any] = handler(self)
+        if self.rule.version == RULE_VERSION_1:
+            for name in _V2_MEMBERS:
+                data.pop(name, None)
+        return data
 
     @property
     def previous_cumulative_total(self) -> int:
         """Everything allocated by earlier epochs: the sum of ``previous_cumulative``."""
         return sum(self.previous_cumulative.values())
 
+    @property
+    def sales_total(self) -> int:
+        """The contributor shares of the epoch's sales: the sum of ``sales`` amounts."""
+        return sum(sale.amount for sale in self.sales)
+
+
+def check_sales(inputs: EpochInputs) -> None:
+    """:class:`RewardsError` unless the sales and versions of ``inputs`` fit together.
+
+    Rule /1 has none; under rule /2 sales need a ``market``, every sale is at or before
+    ``funding_block``, every
+    sold version is in ``versions`` and every version there was sold, no sale is listed
+    twice, and the sales add up to at most the pool.
+    """
+    if inputs.rule.version == RULE_VERSION_1:
+        if inputs.sales or inputs.versions or inputs.market is not None:
+            raise RewardsError(f"rule {RULE_VERSION_1} has no market, sales or versions")
+        return
+    if inputs.sales and inputs.market is None:
+        raise RewardsError("sales are listed but no market")
+    sold = set()
+    seen: set[tuple[str, int]] = set()
+    for sale in inputs.sales:
+        if sale.block_number > inputs.funding_block:
+            raise RewardsError(
+                f"sale {sale.tx_hash}:{sale.log_index} at block {sale.block_number} is after "
+                f"the funding block {inputs.funding_block}"
+            )
+        if (sale.tx_hash, sale.log_index) in seen:
+            raise RewardsError(f"sale {sale.tx_hash}:{sale.log_index} is listed twice")
+        seen.add((sale.tx_hash, sale.log_index))
+        sold.add(sale.version_id)
+    listed = set(inputs.versions)
+    if sold - listed:
+        raise RewardsError(f"sold version {min(sold - listed)} is not in versions")
+    if listed - sold:
+        raise RewardsError(f"version {min(listed - sold)} is listed but was not sold")
+    if any(not contributors for contributors in inputs.versions.values()):
+        raise RewardsError("a sold version has no contributors")
+    pool = inputs.funded_total - inputs.previous_cumulative_total
+    if inputs.sales_total > pool:
+        raise RewardsError(
+            f"the epoch's sales add up to {inputs.sales_total}, more than its pool {pool}"
+        )
+
 
 class Allocation(_Frozen):
-    """One account's amounts in an epoch: ``amount = contributor_amount + validator_amount``."""
+    """One account's amounts in an epoch:
+    ``amount = contributor_amount + validator_amount + sales_amount``."""
 
     address: Address
     contributor_amount: Amount
     validator_amount: Amount
+    #: Rule /2: the account's part of the epoch's dataset sales (0 under rule /1).
+    sales_amount: Amount = 0
     amount: Amount
     #: ``previous_cumulative[address] + amount``: the account's leaf in the epoch's tree.
     cumulative: Amount
@@ -304,6 +482,11 @@ class EpochResult(_Frozen):
     validator_pool: Amount
     allocated: Amount
     carry: Amount
+    #: Rule /2: the sum of the sales' amounts (0 under rule /1).
+    sales_pool: Amount = 0
+    #: Rule /2: what the sales gave the versions' contributors (``sales_pool`` less
+    #: rounding, which joins the general pool).
+    sales_allocated: Amount = 0
     clip_amounts: dict[ClipId, Amount] = Field(max_length=MAX_CLIPS)
     allocations: tuple[Allocation, ...] = Field(max_length=MAX_ACCOUNTS)
     cumulative: dict[Address, Amount] = Field(max_length=MAX_ACCOUNTS)

@@ -10,6 +10,7 @@ from eth_utils.address import to_checksum_address
 from shotbank.rewards import EpochInputs
 
 DISTRIBUTOR = "0x" + "d1" * 20
+MARKET = "0x" + "3a" * 20
 
 
 def address(byte: int) -> str:
@@ -43,15 +44,26 @@ def inputs(
     epoch: int = 1,
     share_bps: int = 1000,
     cap_bps: int = 2500,
+    sales: list[dict[str, Any]] | None = None,
+    versions: dict[str, dict[str, int]] | None = None,
+    rule: str | None = None,
 ) -> EpochInputs:
-    """Validated inputs; ``previous_epoch`` is ``epoch - 1`` when a previous map is given."""
+    """Validated inputs; ``previous_epoch`` is ``epoch - 1`` when a previous map is given.
+
+    The rule is /1 unless ``rule`` says otherwise or sales are given (then /2).
+    """
+    version = rule or ("shotbank-rewards/2" if sales is not None else "shotbank-rewards/1")
+    extra: dict[str, Any] = {}
+    if sales is not None:
+        extra = {"market": MARKET, "sales": sales, "versions": versions or {}}
     return EpochInputs.model_validate(
         {
+            **extra,
             "chain_id": 31337,
             "distributor": DISTRIBUTOR,
             "epoch": epoch,
             "rule": {
-                "version": "shotbank-rewards/1",
+                "version": version,
                 "validator_share_bps": share_bps,
                 "contributor_cap_bps": cap_bps,
             },
@@ -63,6 +75,24 @@ def inputs(
             "validators": validators or [],
         }
     )
+
+
+def version_id(number: int) -> str:
+    """A readable dataset version id: the number in hex, padded to 64 digits."""
+    return "0x" + f"{number:064x}"
+
+
+def sale(
+    number: int, version: int, amount: int, *, block: int = 50, log_index: int | None = None
+) -> dict[str, Any]:
+    """A sale entry of version ``version_id(version)`` in a transaction numbered ``number``."""
+    return {
+        "tx_hash": "0x" + f"{number:064x}",
+        "log_index": number if log_index is None else log_index,
+        "block_number": block,
+        "version_id": version_id(version),
+        "amount": amount,
+    }
 
 
 def large_inputs(

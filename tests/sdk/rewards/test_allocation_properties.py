@@ -78,7 +78,11 @@ def check_invariants(inputs: EpochInputs, result: EpochResult) -> None:
     by_address = {a.address: a for a in result.allocations}
     for allocation in result.allocations:
         assert allocation.contributor_amount <= cap
-        assert allocation.amount == allocation.contributor_amount + allocation.validator_amount > 0
+        assert (
+            allocation.amount
+            == allocation.contributor_amount + allocation.validator_amount + allocation.sales_amount
+            > 0
+        )
         assert (
             allocation.cumulative
             == inputs.previous_cumulative.get(allocation.address, 0) + allocation.amount

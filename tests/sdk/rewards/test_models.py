@@ -123,7 +123,7 @@ def test_clip_and_rule_fields_are_range_checked() -> None:
     with pytest.raises(ValidationError):
         RewardRule(validator_share_bps=10_001)
     with pytest.raises(ValidationError):
-        RewardRule.model_validate({"version": "shotbank-rewards/2"})
+        RewardRule.model_validate({"version": "shotbank-rewards/3"})
     with pytest.raises(ValidationError, match="extra"):
         ClipEntry.model_validate({**clip(1, A, 1), "bonus": 1})
 
