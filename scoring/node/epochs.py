@@ -208,52 +208,17 @@ class BackendVersions:
         self.client = client
         self._counts: dict[str, dict[str, int]] = {}
 
-    def _lookup(self, version_hash: str) -> dict[str, object] | None:
-        try:
-            response = self.client._request(
-                "GET",
-                f"/dataset-versions/{version_hash}",
-                idempotent=True,
-                auth=False,
-                max_bytes=64 * 1024,
-            )
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        body = response.json()
-        if not isinstance(body, dict):
-            raise UnexpectedResponseError("GET /dataset-versions answered no object")
-        return body
-
     def known(self, version_hash: str) -> bool:
         """Whether ``GET /dataset-versions/{version_hash}`` finds a version."""
-        return version_hash in self._counts or self._lookup(version_hash) is not None
+        return version_hash in self._counts or self.client.version_by_hash(version_hash) is not None
 
     def samples(self, version_hash: str) -> dict[str, int]:
         """Samples per contributor, counted from the verified manifest."""
         if version_hash in self._counts:
             return self._counts[version_hash]
-        from shotbank.datasets.client import get_version
-
-        found = self._lookup(version_hash)
-        if found is None:
+        handle = self.client.version_by_hash(version_hash)
+        if handle is None:
             raise EpochRefusedError(0, "sales", f"the backend has no version {version_hash}")
-        dataset_id, number = found.get("dataset_id"), found.get("number")
-        if found.get("version_hash") != version_hash or not (
-            isinstance(dataset_id, str) and isinstance(number, int)
-        ):
-            raise EpochRefusedError(
-                0, "sales", f"the backend answers another version for hash {version_hash}"
-            )
-        handle = get_version(self.client, dataset_id, number)
-        if handle.summary.version_hash != version_hash:
-            raise EpochRefusedError(
-                0,
-                "sales",
-                f"version {number} of dataset {dataset_id} has hash "
-                f"{handle.summary.version_hash}, not {version_hash}",
-            )
         try:
             rows = handle.manifest()
         except DatasetError as exc:

@@ -548,6 +548,13 @@ class ShotbankClient:
 
         return get_version(self, dataset_id, number)
 
+    def version_by_hash(self, version_hash: str) -> DatasetVersionHandle | None:
+        """The ready version whose manifest hashes to ``version_hash`` (the on-chain
+        ``versionId`` without ``0x``), or ``None`` when the backend has none."""
+        from shotbank.datasets.client import get_version_by_hash
+
+        return get_version_by_hash(self, version_hash)
+
     def licences(self, address: str | None = None) -> list[Licence]:
         """Licences, newest first: the caller's (session or signed request) or, with
         ``address``, that wallet's (public: purchases are public on chain)."""

@@ -61,6 +61,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -306,6 +307,27 @@ def get_version(client: ShotbankClient, dataset_id: str, number: int) -> Dataset
     summary = _parse(
         DatasetVersionSummary, client._request("GET", path, idempotent=True, auth=False)
     )
+    return DatasetVersionHandle(client, summary)
+
+
+def get_version_by_hash(client: ShotbankClient, version_hash: str) -> DatasetVersionHandle | None:
+    """The ready version whose manifest hashes to ``version_hash`` (the on-chain
+    ``versionId`` without ``0x``), or ``None`` when the backend has none."""
+    if not re.fullmatch(r"[0-9a-f]{64}", version_hash):
+        raise ValueError(f"a version hash is 64 lower-case hex digits, got {version_hash[:80]!r}")
+    try:
+        response = client._request(
+            "GET", f"/dataset-versions/{version_hash}", idempotent=True, auth=False
+        )
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    summary = _parse(DatasetVersionSummary, response)
+    if summary.version_hash != version_hash:
+        raise UnexpectedResponseError(
+            f"GET /dataset-versions/{version_hash} answered version {summary.version_hash}"
+        )
     return DatasetVersionHandle(client, summary)
 
 
