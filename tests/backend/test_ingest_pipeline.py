@@ -649,6 +649,7 @@ def test_the_app_runs_upload_expiry_in_the_background(make_settings: SettingsFac
         assert names == [
             "shotbank-chain-sync",
             "shotbank-consensus",
+            "shotbank-dataset-listing",
             "shotbank-datasets",
             "shotbank-epochs",
             "shotbank-housekeeping",
@@ -681,6 +682,7 @@ def test_the_app_ingests_received_clips_with_its_worker_threads(
     assert names == [
         "shotbank-chain-sync",
         "shotbank-consensus",
+        "shotbank-dataset-listing",
         "shotbank-datasets",
         "shotbank-epochs",
         "shotbank-housekeeping",

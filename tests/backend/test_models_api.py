@@ -21,7 +21,7 @@ from alembic import command
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 from sqlmodel import Session
 
 from backend.core.db import create_db_engine
@@ -31,6 +31,7 @@ from backend.models.modelruns import ModelRunVersion
 from backend.services import modelruns
 from ingest.blobstore import LocalBlobStore
 from shotbank.runs import MAX_HYPERPARAMETERS_JSON_BYTES, RunRecord
+from tests import pgcluster
 from tests.backend.conftest import SettingsFactory
 from tests.backend.datasets_world import DatasetWorld
 from tests.backend.models_world import (
@@ -295,12 +296,20 @@ def test_lineage_over_two_versions_sums_shared_contributors(world: ModelsWorld) 
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 
+@pytest.fixture
+def own_postgres_url(postgres_admin_url: URL) -> Iterator[str]:
+    """A database of its own: the session's shared one may already hold these clips'
+    bytes from another test, and a clip's content is unique."""
+    with pgcluster.throwaway_database(postgres_admin_url, prefix="shotbank_models") as url:
+        yield url
+
+
 @pytest.mark.postgres
 def test_registration_and_lineage_on_postgresql(
-    tmp_path: Path, postgres_url: str, make_settings: SettingsFactory
+    tmp_path: Path, own_postgres_url: str, make_settings: SettingsFactory
 ) -> None:
     settings = make_settings(
-        database_url=postgres_url,
+        database_url=own_postgres_url,
         operators=[ALICE],
         ingest_workers=0,
         ingest_min_short_side=120,

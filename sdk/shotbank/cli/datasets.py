@@ -332,6 +332,11 @@ def licences(
 @click.option(
     "--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Parallel shards."
 )
+@click.option(
+    "--verify-cid",
+    is_flag=True,
+    help="Also check each shard's CID (the SHA-256 is always checked).",
+)
 @_JSON_OPTION
 @click.pass_context
 def download(
@@ -342,6 +347,7 @@ def download(
     api_url: str | None,
     key_file: Path | None,
     workers: int,
+    verify_cid: bool,
     as_json: bool,
 ) -> None:
     """Download version NUMBER of DATASET into DIRECTORY, verified and resumable."""
@@ -350,7 +356,9 @@ def download(
     try:
         with _client(settings, account) as client:
             version: DatasetVersionHandle = _version(ctx, client, dataset, number)
-            report = version.download(directory, workers=workers, progress=not as_json)
+            report = version.download(
+                directory, workers=workers, progress=not as_json, verify_cid=verify_cid
+            )
     except (ClientError, DatasetError) as exc:
         raise _fail(exc) from None
     summary = {

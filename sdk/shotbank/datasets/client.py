@@ -24,9 +24,12 @@ Downloads (:meth:`DatasetVersionHandle.download`)
     200. A finished shard whose size and SHA-256 match is not fetched again, so re-runs
     are idempotent. A shard whose bytes do not hash to the index's SHA-256 is deleted and
     fetched once more from zero; a second mismatch raises :class:`ShardVerificationError`
-    naming the shard. Every shard is checked against both its SHA-256 and its CID from
-    the index (:mod:`shotbank.cid`, the backend's UnixFS rule), hashed in the same pass
-    as it arrives.
+    naming the shard. With ``verify_cid=True`` each shard is also checked against its CID
+    from the index (:mod:`shotbank.cid`, the backend's UnixFS rule), hashed in the same
+    pass as it arrives; it is off by default because it doubles the hashing (both come
+    from the same index, so it adds no integrity, only the content address for IPFS) and
+    on a small machine the hashing is what bounds the download rate
+    (``benchmarks/sdk``).
 
 Access
     Shard bytes need a licence. The client sends its SIWE session's token, or, when it
@@ -132,7 +135,6 @@ MAX_DOWNLOAD_WORKERS: Final = 64
 #: Largest ``manifest.jsonl`` read (a million rows of a few KB each fit).
 MAX_MANIFEST_BYTES: Final = 8 * 1024**3
 #: Bytes read per chunk of a streamed body, and per read when hashing a file.
-_CHUNK: Final = 1024 * 1024
 _HASH_READ: Final = 4 * 1024 * 1024
 
 _log = logging.getLogger(__name__)
@@ -405,15 +407,16 @@ def _file_sha256(path: Path, hasher: Any = None, *, limit: int | None = None) ->
 
 
 class _ShardDigest:
-    """SHA-256 and CID of a shard, fed together as its bytes arrive."""
+    """SHA-256 of a shard, and its CID when asked, fed together as its bytes arrive."""
 
-    def __init__(self) -> None:
+    def __init__(self, cid: bool) -> None:
         self.sha256 = hashlib.sha256()
-        self.cid = CidHasher()
+        self.cid = CidHasher() if cid else None
 
     def update(self, data: bytes) -> None:
         self.sha256.update(data)
-        self.cid.update(data)
+        if self.cid is not None:
+            self.cid.update(data)
 
     def hexdigest(self) -> str:
         return self.sha256.hexdigest()
@@ -437,7 +440,10 @@ class _Downloader:
         progress: Progress,
         task: Any,
         report: DownloadReport,
+        *,
+        verify_cid: bool = False,
     ) -> None:
+        self.verify_cid = verify_cid
         self.handle = handle
         self.directory = directory
         self.http = http
@@ -465,10 +471,11 @@ class _Downloader:
             self._fetch(entry, part)
         os.replace(part, final)
 
-    @staticmethod
-    def _matches(path: Path, entry: ShardEntry) -> bool:
-        digest: _ShardDigest = _file_sha256(path, _ShardDigest())
-        return digest.hexdigest() == entry.sha256 and digest.cid.finalize() == entry.cid
+    def _matches(self, path: Path, entry: ShardEntry) -> bool:
+        digest: _ShardDigest = _file_sha256(path, _ShardDigest(self.verify_cid))
+        return digest.hexdigest() == entry.sha256 and (
+            digest.cid is None or digest.cid.finalize() == entry.cid
+        )
 
     def _fetch(self, entry: ShardEntry, part: Path) -> None:
         """Fill ``part`` with the shard (continuing what it holds) and verify it."""
@@ -476,7 +483,9 @@ class _Downloader:
         if have > entry.size:
             part.unlink()
             have = 0
-        hasher = _file_sha256(part, _ShardDigest(), limit=have) if have else _ShardDigest()
+        hasher = _ShardDigest(self.verify_cid)
+        if have:
+            hasher = _file_sha256(part, hasher, limit=have)
         self.progress.advance(self.task, have)
         attempts = self.handle.client.retry.attempts
         attempt = 0
@@ -503,7 +512,7 @@ class _Downloader:
                 expected=entry.sha256,
                 actual=actual,
             )
-        cid = hasher.cid.finalize()
+        cid = hasher.cid.finalize() if hasher.cid is not None else entry.cid
         if cid != entry.cid:
             part.unlink(missing_ok=True)
             self.progress.advance(self.task, -have)
@@ -533,13 +542,13 @@ class _Downloader:
                     # The server ignored the range (another ETag): start over.
                     self.report._add("restarted", entry.name)
                     self.progress.advance(self.task, -have)
-                mode, have, hasher = "wb", 0, _ShardDigest()
+                mode, have, hasher = "wb", 0, _ShardDigest(self.verify_cid)
             elif status == 416:
                 # The part is at or past the end (it cannot be, sizes were checked):
                 # discard it and let the caller's verification decide.
                 response.read()
                 part.unlink(missing_ok=True)
-                return 0, _ShardDigest()
+                return 0, _ShardDigest(self.verify_cid)
             elif status >= 400:
                 _raise_api_error(status, response.read()[: 256 * 1024])
                 raise AssertionError("unreachable")  # pragma: no cover
@@ -549,7 +558,9 @@ class _Downloader:
                     f"{response.headers.get('content-range')!r}) to a request from byte {have}"
                 )
             with part.open(mode) as out:
-                for chunk in response.iter_bytes(_CHUNK):
+                # As the connection delivers them: re-chunking to a fixed size copies
+                # every byte again under the GIL (a third of the throughput with 4 threads).
+                for chunk in response.iter_bytes():
                     if have + len(chunk) > entry.size:
                         raise ShardVerificationError(
                             f"shard {entry.name} is corrupt: the server sent more than "
@@ -746,12 +757,14 @@ class DatasetVersionHandle:
         *,
         workers: int = 4,
         progress: bool = True,
+        verify_cid: bool = False,
     ) -> DownloadReport:
         """Download the version into ``directory``: index, manifest and verified shards.
 
         See the module docstring for resume, idempotence and verification. ``workers``
         (1..64) shards are fetched at once; ``progress`` shows a bar over the shards'
-        total bytes. Returns what was done; raises :class:`LicenceRequiredError` (402)
+        total bytes; ``verify_cid`` checks each shard's CID as well as its SHA-256.
+        Returns what was done; raises :class:`LicenceRequiredError` (402)
         without a licence, :class:`ShardVerificationError` for a shard that is corrupt
         twice, :class:`DownloadError` when the network gives up.
         """
@@ -788,7 +801,7 @@ class DatasetVersionHandle:
             Progress(*columns, disable=not progress) as bar,
         ):
             task = bar.add_task(f"version {index.version_hash[:12]}", total=total)
-            downloader = _Downloader(self, folder, http, bar, task, report)
+            downloader = _Downloader(self, folder, http, bar, task, report, verify_cid=verify_cid)
             with ThreadPoolExecutor(workers, thread_name_prefix="shotbank-download") as pool:
                 # list(): the first failure surfaces here, after the others finish.
                 futures = [pool.submit(downloader.shard, entry) for entry in index.shards]

@@ -126,7 +126,7 @@ def test_a_trainer_lists_buys_sees_the_licence_and_downloads_with_the_cli(
     assert report["skipped"] == []
     for name in names:
         assert (target / name).read_bytes() == (packed.folder / name).read_bytes()
-    rerun = _run(["datasets", "download", "beach", "1", str(target), *api], trainer)
+    rerun = _run(["datasets", "download", "beach", "1", str(target), *api, "--verify-cid"], trainer)
     assert rerun.exit_code == 0, rerun.output
     assert f"0 bytes fetched, {len(names)} already in place" in rerun.output
 

@@ -70,7 +70,7 @@ def test_a_signature_over_another_request_is_refused(
             body_sha256=hashlib.sha256(body).digest(),
             chain_id=chain_id,
         )
-    assert caught.value.code == "invalid_signature"
+    assert caught.value.code == "request_signature_invalid"
 
 
 def test_a_header_naming_another_address_is_refused(account: LocalAccount) -> None:

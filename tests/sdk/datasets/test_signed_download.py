@@ -1,8 +1,9 @@
 """Licensed data by signed request, with no sign-in: downloads and remote streams send a
 fresh ``Shotbank-Signature`` per request (parallel Range requests each their own nonce);
-and every shard is checked against the index's CID as well as its SHA-256: a shard in
-place that does not match is deleted and fetched again, an index whose CID disagrees with
-the bytes fails naming the shard."""
+and with ``verify_cid=True`` every shard is checked against the index's CID as well as its
+SHA-256: a shard in place that does not match is deleted and fetched again, an index whose
+CID disagrees with the bytes fails naming the shard (and without it, the SHA-256 alone
+decides)."""
 
 from __future__ import annotations
 
@@ -194,6 +195,13 @@ def test_a_shard_whose_cid_is_not_the_indexs_fails_naming_it_and_is_not_kept(
     summary = signer.version(dataset_id(packed), 1).summary
     target = tmp_path / "download"
     with pytest.raises(ShardVerificationError, match=f"shard {name} is corrupt: its CID is"):
-        DatasetVersionHandle(mirror, summary).download(target, workers=1, progress=False)
+        DatasetVersionHandle(mirror, summary).download(
+            target, workers=1, progress=False, verify_cid=True
+        )
     assert not (target / name).exists()
     assert not (target / (name + PART_SUFFIX)).exists()
+    # Without the CID check the bytes match the index's SHA-256, which is what decides.
+    report = DatasetVersionHandle(mirror, summary).download(target, workers=1, progress=False)
+    shard = next(entry for entry in packed.index["shards"] if entry["name"] == name)
+    assert report.bytes_downloaded == shard["size"]  # the others were kept from the first try
+    assert (target / name).read_bytes() == (packed.folder / name).read_bytes()

@@ -1,0 +1,1 @@
+"""SDK benchmarks: a dataset version downloaded and streamed from the running backend."""
