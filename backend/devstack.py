@@ -732,6 +732,7 @@ class Devstack:
         print_()
         print_(f"[bold green]{'=' * 26} Shotbank devstack is up {'=' * 26}[/]")
         for label, value in (
+            ("Web app", f"{base}/"),
             ("API", f"{base}/api/v1"),
             ("API docs", f"{base}/docs   (OpenAPI: {base}/openapi.json)"),
             ("Health", f"{base}/api/v1/health"),

@@ -26,6 +26,7 @@ from backend.api.main import API_PREFIX, api_router
 from backend.api.routes import ipfs
 from backend.api.routes.models import MODEL_MAX_BODY_BYTES
 from backend.api.routes.uploads import UPLOADS_PATH, TusHeadersMiddleware
+from backend.api.web import include_web_app
 from backend.core.background import BackgroundRunner
 from backend.core.chain import create_web3
 from backend.core.config import Settings
@@ -149,6 +150,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router, prefix=API_PREFIX)
     # Outside /api/v1, where IPFS gateways serve content: /ipfs/<cid>.
     app.include_router(ipfs.router)
+    # Last: the web app's catch-all must never shadow an API route.
+    include_web_app(app, settings.web_path)
     app.add_middleware(TusHeadersMiddleware, prefix=API_PREFIX + UPLOADS_PATH)
     app.add_middleware(
         BodySizeLimitMiddleware,

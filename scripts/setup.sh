@@ -3,6 +3,7 @@
 #   scripts/setup.sh            Node 22 + npm packages + Python venv (+ dev tools, scoring ML stack)
 #   SHOTBANK_SETUP_SLITHER=1    also the isolated Slither venv used by `make test`
 #   SHOTBANK_SETUP_IPFS=1       also js-ipfs (tools/ipfs) for the Kubo blob-store tests
+#   SHOTBANK_SETUP_BROWSER=1    also Debian's Chromium (apt-get) for the browser tests in tests/web
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -51,6 +52,13 @@ if [[ ${SHOTBANK_SETUP_IPFS:-0} == 1 ]]; then
   fi
 fi
 
+# --- The web app's npm packages (web/, its own lock; built by `make web`) ---
+if ! fresh web web/package-lock.json || [[ ! -d web/node_modules/vite ]]; then
+  log "installing the web app's npm packages"
+  npm install --prefix web --no-audit --no-fund --loglevel=error
+  mark web web/package-lock.json
+fi
+
 # --- Python virtual environment ---
 PY=${SHOTBANK_PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
@@ -85,6 +93,24 @@ if [[ ${SHOTBANK_SETUP_SLITHER:-0} == 1 ]]; then
     tools/slither-venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/slither.lock
     mark slither requirements/slither.lock
   fi
+fi
+
+# --- Chromium for the browser tests (tests/web; `make test` asks for it): Debian's package,
+# driven by Python playwright. Never `playwright install`: it downloads its own browser.
+if [[ ${SHOTBANK_SETUP_BROWSER:-0} == 1 ]] && ! command -v chromium >/dev/null; then
+  command -v apt-get >/dev/null || {
+    echo "chromium is missing and apt-get is unavailable: install Chromium so that" \
+      "\`chromium\` is on PATH (the browser tests in tests/web need it)" >&2
+    exit 1
+  }
+  AS_ROOT=(); [[ $(id -u) -eq 0 ]] || AS_ROOT=(sudo -n)
+  log "installing Chromium (apt-get)"
+  apt_install() { "${AS_ROOT[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+  # Package lists may be absent on a fresh machine: update them once and retry.
+  apt_install || { "${AS_ROOT[@]}" apt-get update -q && apt_install; } || {
+    echo "installing chromium with apt-get failed (root or passwordless sudo needed)" >&2
+    exit 1
+  }
 fi
 
 # --- Contracts build (fast when nothing changed) ---

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     chain_poll_s: float = Field(2.0, gt=0, le=300)
     """How long the chain indexer waits when it has caught up, or the node is down."""
 
+    web_dir: Path | None = None
+    """The built web app served at ``/`` (``npm run build --prefix web``); the repository's
+    ``web/dist`` when unset."""
+
     deployments_file: Path | None = None
     """Contract addresses by chain id (see docs/decisions/0001); ``var_dir/deployments.json``
     when unset."""
@@ -390,6 +394,11 @@ class Settings(BaseSettings):
     def blob_path(self) -> Path:
         """Root of the local blob store."""
         return self.blob_dir or self.var_dir / "blobs"
+
+    @property
+    def web_path(self) -> Path:
+        """Where the built web app is read (if missing, ``/`` says how to build it)."""
+        return self.web_dir or Path(__file__).resolve().parents[2] / "web" / "dist"
 
     @property
     def deployments_path(self) -> Path:

@@ -1,0 +1,29 @@
+// Sections whose full pages come later: a heading and what they will do.
+import { Link } from "react-router";
+import { Page } from "../components/Page";
+
+/** Upload clips. */
+export function Upload() {
+  return <Page title="Upload" intro="Drop one or many clips, annotate each, and upload them resumably." />;
+}
+
+/** Licences held by the signed-in address. */
+export function Licences() {
+  return <Page title="My licences" intro="Dataset versions you hold a licence for, each with a ready-to-copy SDK snippet." />;
+}
+
+/** Validator staking and reports. */
+export function Validator() {
+  return <Page title="Validator" intro="Stake SHOT, follow your node's reports and its agreement with consensus." />;
+}
+
+/** Unknown paths. */
+export function NotFound() {
+  return (
+    <Page title="Page not found" intro="Nothing lives at this address.">
+      <p>
+        <Link to="/">Back to the start</Link>
+      </p>
+    </Page>
+  );
+}
