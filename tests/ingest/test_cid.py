@@ -18,13 +18,13 @@ from ingest.cid import (
     MAX_LINKS,
     CidHasher,
     StreamingDigest,
-    _TreeBuilder,
     cid_from_leaf_digests,
     cid_of_bytes,
     digest_file,
     normalize_cid,
 )
 from ingest.errors import InvalidCidError
+from shotbank.cid import _TreeBuilder
 
 pytestmark = pytest.mark.node
 

@@ -1,7 +1,10 @@
-"""The SDK's CID (``shotbank.cid``) equals the backend's (``ingest.cid``, itself checked
-against Helia's UnixFS importer) on the same bytes, across every shape of the DAG: one
-empty or partial leaf, exactly one chunk, one level of links, a full first group and a
-second level above it; fed in odd slices or read from a file."""
+"""The SDK's CID (``shotbank.cid``, the one implementation, which the backend's
+``ingest.cid`` builds on and ``tests/ingest/test_cid.py`` compares with Helia's UnixFS
+importer) across every shape of the DAG: one empty or partial leaf, exactly one chunk,
+one level of links, a full first group and a second level above it. Here: its text and
+binary form are what the ``multiformats`` package reads and builds, a one-chunk file is
+the raw leaf of its SHA-256, a larger one the dag-pb root that its leaf digests give, and
+slices, files and one-shot hashing agree."""
 
 from __future__ import annotations
 
@@ -9,9 +12,16 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from multiformats import CID, multihash
 
-from ingest.cid import cid_of_bytes as backend_cid
-from shotbank.cid import CHUNK_SIZE, MAX_LINKS, CidHasher, cid_of_bytes, cid_of_file
+from shotbank.cid import (
+    CHUNK_SIZE,
+    MAX_LINKS,
+    CidHasher,
+    cid_from_leaf_digests,
+    cid_of_bytes,
+    cid_of_file,
+)
 
 
 def _bytes(size: int) -> bytes:
@@ -38,11 +48,22 @@ def _bytes(size: int) -> bytes:
         (MAX_LINKS + 2) * CHUNK_SIZE + 5,
     ],
 )
-def test_the_sdk_cid_is_the_backends_cid(size: int) -> None:
+def test_the_cid_is_the_raw_leaf_or_the_dag_pb_root_of_the_leaves(size: int) -> None:
     data = _bytes(size)
-    expected = backend_cid(data)
-    assert cid_of_bytes(data) == expected
-    assert expected.startswith("bafk" if size <= CHUNK_SIZE else "bafy")
+    text = cid_of_bytes(data)
+    cid = CID.decode(text)
+    assert (cid.version, cid.hashfun.name, str(cid.encode("base32"))) == (1, "sha2-256", text)
+    if size <= CHUNK_SIZE:
+        assert cid.codec.name == "raw"
+        leaf = CID("base32", 1, "raw", multihash.wrap(hashlib.sha256(data).digest(), "sha2-256"))
+        assert text == str(leaf)
+    else:
+        assert cid.codec.name == "dag-pb"
+        leaves = [
+            hashlib.sha256(data[start : start + CHUNK_SIZE]).digest()
+            for start in range(0, size, CHUNK_SIZE)
+        ]
+        assert cid_from_leaf_digests(leaves, size) == text
 
 
 def test_slices_and_files_give_the_same_cid_as_the_whole(tmp_path: Path) -> None:
@@ -54,13 +75,15 @@ def test_slices_and_files_give_the_same_cid_as_the_whole(tmp_path: Path) -> None
         hasher.update(memoryview(data)[position : position + step])
         position += step
         step = step * 3 + 7
-    assert hasher.finalize() == backend_cid(data)
-    assert hasher.finalize() == backend_cid(data), "finalize is idempotent"
+    whole = cid_of_bytes(data)
+    assert hasher.finalize() == whole
+    assert hasher.finalize() == whole, "finalize is idempotent"
     with pytest.raises(RuntimeError):
         hasher.update(b"more")
     path = tmp_path / "shard.tar"
     path.write_bytes(data)
-    assert cid_of_file(path) == backend_cid(data)
+    assert cid_of_file(path) == whole
+    assert cid_of_bytes([data[:1000], data[1000:]]) == whole
 
 
 def test_one_changed_byte_changes_the_cid() -> None:
