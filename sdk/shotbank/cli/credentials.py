@@ -9,12 +9,15 @@ in shell history and in every user's ``ps``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 from eth_account.signers.local import LocalAccount
+from pydantic import ValidationError
 
+from shotbank.client.errors import KeyLoadError
 from shotbank.client.keys import (
     account_from_hex,
     account_from_key_file,
@@ -23,7 +26,13 @@ from shotbank.client.keys import (
 )
 from shotbank.client.settings import ClientSettings
 
-__all__ = ["KEY_ARGUMENT_REFUSAL", "argument_holds_a_key", "resolve_account"]
+__all__ = [
+    "KEY_ARGUMENT_REFUSAL",
+    "argument_holds_a_key",
+    "command_account",
+    "command_settings",
+    "resolve_account",
+]
 
 KEY_ARGUMENT_REFUSAL = (
     "an argument looks like a private key; keys are never taken on the command line "
@@ -78,3 +87,28 @@ def resolve_account(
     raise click.UsageError(
         "no wallet key: pass --key-file PATH, or set SHOTBANK_KEY_FILE or SHOTBANK_PRIVATE_KEY"
     )
+
+
+def command_settings(ctx: click.Context, **overrides: str | None) -> ClientSettings:
+    """The client settings of a command: the environment's, with the options given
+    (``None`` means not given); an invalid value is a usage error naming the setting."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return ClientSettings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        )
+        raise click.UsageError(f"invalid setting: {problems}", ctx) from None
+
+
+def command_account(
+    ctx: click.Context, key_file: Path | None, settings: ClientSettings
+) -> LocalAccount:
+    """The wallet of a command (:func:`resolve_account`, asking only on a terminal); a key
+    that cannot be loaded is a usage error."""
+    try:
+        return resolve_account(key_file, settings, interactive=sys.stdin.isatty())
+    except KeyLoadError as exc:
+        raise click.UsageError(str(exc), ctx) from None

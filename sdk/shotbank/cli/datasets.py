@@ -29,17 +29,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final
 
 import click
 from eth_account.signers.local import LocalAccount
-from pydantic import ValidationError
 
-from shotbank.cli.credentials import resolve_account
-from shotbank.client import ApiError, ClientError, ClientSettings, KeyLoadError, ShotbankClient
+from shotbank.cli.credentials import command_account, command_settings
+from shotbank.client import ApiError, ClientError, ClientSettings, ShotbankClient
 from shotbank.datasets.client import DatasetHandle, DatasetVersionHandle, DatasetVersionSummary
 from shotbank.datasets.format import DatasetError
 from shotbank.datasets.market import format_shot
@@ -69,25 +67,6 @@ def parse_shot(text: str) -> int:
     if amount != amount.to_integral_value() or amount <= 0:
         raise ValueError(f"not a positive amount with at most 18 decimals: {text!r}")
     return int(amount)
-
-
-def _settings(ctx: click.Context, api_url: str | None, rpc_url: str | None) -> ClientSettings:
-    overrides = {key: value for key, value in (("api_url", api_url), ("rpc_url", rpc_url)) if value}
-    try:
-        return ClientSettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        )
-        raise click.UsageError(f"invalid setting: {problems}", ctx) from None
-
-
-def _account(ctx: click.Context, key_file: Path | None, settings: ClientSettings) -> LocalAccount:
-    try:
-        return resolve_account(key_file, settings, interactive=sys.stdin.isatty())
-    except KeyLoadError as exc:
-        raise click.UsageError(str(exc), ctx) from None
 
 
 def _client(settings: ClientSettings, account: LocalAccount | None = None) -> ShotbankClient:
@@ -167,7 +146,7 @@ def datasets() -> None:
 @click.pass_context
 def list_command(ctx: click.Context, api_url: str | None, limit: int, as_json: bool) -> None:
     """List the datasets and their versions (public: no key needed)."""
-    settings = _settings(ctx, api_url, None)
+    settings = command_settings(ctx, api_url=api_url)
     try:
         with _client(settings) as client:
             found: list[DatasetHandle] = []
@@ -251,14 +230,14 @@ def buy(
     as_json: bool,
 ) -> None:
     """Buy a licence for version NUMBER of DATASET and wait until access is granted."""
-    settings = _settings(ctx, api_url, rpc_url)
+    settings = command_settings(ctx, api_url=api_url, rpc_url=rpc_url)
     limit = None
     if max_price is not None:
         try:
             limit = parse_shot(max_price)
         except ValueError as exc:
             raise click.UsageError(f"--max-price: {exc}", ctx) from None
-    account = _account(ctx, key_file, settings)
+    account = command_account(ctx, key_file, settings)
     try:
         with _client(settings, account) as client:
             version = _version(ctx, client, dataset, number)
@@ -290,10 +269,10 @@ def licences(
     as_json: bool,
 ) -> None:
     """List the configured wallet's licences (signed request), or ADDRESS's (public)."""
-    settings = _settings(ctx, api_url, None)
+    settings = command_settings(ctx, api_url=api_url)
     if address is not None and not _ADDRESS.match(address):
         raise click.UsageError(f"ADDRESS {address!r} is not a 20-byte hex address", ctx)
-    account = None if address is not None else _account(ctx, key_file, settings)
+    account = None if address is not None else command_account(ctx, key_file, settings)
     try:
         with _client(settings, account) as client:
             found = client.licences(address)
@@ -351,8 +330,8 @@ def download(
     as_json: bool,
 ) -> None:
     """Download version NUMBER of DATASET into DIRECTORY, verified and resumable."""
-    settings = _settings(ctx, api_url, None)
-    account = _account(ctx, key_file, settings)
+    settings = command_settings(ctx, api_url=api_url)
+    account = command_account(ctx, key_file, settings)
     try:
         with _client(settings, account) as client:
             version: DatasetVersionHandle = _version(ctx, client, dataset, number)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
@@ -36,7 +35,7 @@ from urllib.parse import urlsplit
 import click
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 from web3.exceptions import Web3Exception
 from web3.logs import DISCARD
@@ -52,8 +51,8 @@ from shotbank.chain.errors import (
 )
 from shotbank.chain.merkle import REWARD_LEAF_ENCODING, process_proof, standard_leaf_hash
 from shotbank.chain.rpc import RetryPolicy, connect
-from shotbank.cli.credentials import resolve_account
-from shotbank.client import ApiError, ClientError, ClientSettings, KeyLoadError, ShotbankClient
+from shotbank.cli.credentials import command_account, command_settings
+from shotbank.client import ApiError, ClientError, ClientSettings, ShotbankClient
 from shotbank.client.models import RewardClaim, Rewards
 from shotbank.rewards.models import Amount
 
@@ -95,24 +94,6 @@ class ClaimReceipt(BaseModel):
     gas_used: int
     amount: Amount
     balance: Amount
-
-
-def _settings(ctx: click.Context, api_url: str | None) -> ClientSettings:
-    try:
-        return ClientSettings() if api_url is None else ClientSettings(api_url=api_url)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        )
-        raise click.UsageError(f"invalid setting: {problems}", ctx) from None
-
-
-def _account(ctx: click.Context, key_file: Path | None, settings: ClientSettings) -> LocalAccount:
-    try:
-        return resolve_account(key_file, settings, interactive=sys.stdin.isatty())
-    except KeyLoadError as exc:
-        raise click.UsageError(str(exc), ctx) from None
 
 
 def _address(ctx: click.Context, value: str, what: str) -> str:
@@ -176,11 +157,11 @@ def show(
     Amounts are SHOT (18 decimals), written exactly. Exit status: 0 shown, 1 the backend
     could not be asked, 2 usage error.
     """
-    settings = _settings(ctx, api_url)
+    settings = command_settings(ctx, api_url=api_url)
     if address is not None:
         address = _address(ctx, address, "ADDRESS")
     else:
-        address = _account(ctx, key_file, settings).address
+        address = command_account(ctx, key_file, settings).address
     answer = _fetch_rewards(settings, address)
     if as_json:
         click.echo(answer.model_dump_json(indent=2))
@@ -277,12 +258,12 @@ def claim(
     parts = urlsplit(rpc_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise click.UsageError(f"--rpc-url {rpc_url!r} is not an http:// or https:// URL", ctx)
-    settings = _settings(ctx, api_url)
+    settings = command_settings(ctx, api_url=api_url)
     if beneficiary is not None:
         beneficiary = _address(ctx, beneficiary, "--beneficiary")
     if expected_distributor is not None:
         expected_distributor = _address(ctx, expected_distributor, "--distributor")
-    account = _account(ctx, key_file, settings)
+    account = command_account(ctx, key_file, settings)
     receiver = beneficiary or account.address
     answer = _fetch_rewards(settings, receiver)
     if answer.claim is None or answer.claimable == 0:
