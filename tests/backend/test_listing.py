@@ -43,9 +43,9 @@ from shotbank.chain.devnode import AnvilNode
 from shotbank.client.signed import sign_request
 from tests import pgcluster
 from tests.backend.conftest import SettingsFactory
+from tests.backend.dataset_fixtures import clips  # noqa: F401 - fixture used by name
 from tests.backend.datasets_world import DatasetWorld
 from tests.backend.live import Caller, LiveServer, ServerFactory
-from tests.backend.test_dataset_downloads import clips  # noqa: F401 - fixture used by name
 
 SHOT = 10**18
 PRICE = 3 * SHOT

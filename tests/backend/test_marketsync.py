@@ -22,13 +22,13 @@ from shotbank.chain.deploy import DeployParams, deploy_all
 from shotbank.chain.deployments import Deployment, save_deployment
 from shotbank.chain.devnode import AnvilNode
 from tests.backend.conftest import SettingsFactory
-from tests.backend.live import Caller, LiveServer, ServerFactory
-from tests.backend.test_dataset_downloads import (  # noqa: F401 - fixtures used by name
+from tests.backend.dataset_fixtures import (  # noqa: F401 - fixtures used by name
     Packed,
     clips,
     operator,
     packed,
 )
+from tests.backend.live import Caller, LiveServer, ServerFactory
 
 SHOT = 10**18
 PRICE = 3 * SHOT

@@ -24,14 +24,14 @@ from backend.core.migrate import upgrade_to_head
 from backend.errors import RequestReplayedError
 from backend.services.signedreq import verify_signed_request
 from shotbank.client.signed import MAX_AUTHORIZATION_BYTES, sign_request
-from tests.backend.live import LiveServer
-from tests.backend.test_dataset_downloads import (  # noqa: F401 - fixtures used by name
+from tests.backend.dataset_fixtures import (  # noqa: F401 - fixtures used by name
     Packed,
     clips,
     operator,
     packed,
     server,
 )
+from tests.backend.live import LiveServer
 
 CHAIN_ID = 31337
 

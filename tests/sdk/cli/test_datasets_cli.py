@@ -19,8 +19,8 @@ from shotbank.chain.devnode import AnvilNode
 from shotbank.cli import main
 from shotbank.cli.datasets import parse_shot
 from tests.backend.conftest import caller_for, closed_port, live, make_settings, upload_settings
+from tests.backend.dataset_fixtures import Packed, clips
 from tests.backend.live import Caller, LiveServer
-from tests.backend.test_dataset_downloads import Packed, clips
 from tests.sdk.datasets.market_world import (
     PRICE,
     SHOT,

@@ -32,9 +32,9 @@ from shotbank.chain.deployments import Deployment, save_deployment
 from shotbank.chain.devnode import AnvilNode
 from shotbank.client import ShotbankClient
 from tests.backend.conftest import SettingsFactory
+from tests.backend.dataset_fixtures import CONTRIBUTOR, Packed
 from tests.backend.datasets_world import DatasetWorld
 from tests.backend.live import Caller, LiveServer, ServerFactory
-from tests.backend.test_dataset_downloads import CONTRIBUTOR, Packed
 
 SHOT = 10**18
 PRICE = 3 * SHOT

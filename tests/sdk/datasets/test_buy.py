@@ -39,8 +39,8 @@ from tests.backend.conftest import (
     make_settings,
     upload_settings,
 )
+from tests.backend.dataset_fixtures import Packed, clips
 from tests.backend.live import Caller, LiveServer
-from tests.backend.test_dataset_downloads import Packed, clips
 from tests.sdk.datasets.market_world import (
     PRICE,
     SHOT,

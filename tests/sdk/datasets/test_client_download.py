@@ -40,8 +40,8 @@ from tests.backend.conftest import (
     make_settings,
     upload_settings,
 )
+from tests.backend.dataset_fixtures import Packed, clips, operator, packed, server
 from tests.backend.live import LiveServer
-from tests.backend.test_dataset_downloads import Packed, clips, operator, packed, server
 
 __all__ = [
     "_no_shotbank_environment",
