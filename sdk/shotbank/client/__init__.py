@@ -17,7 +17,7 @@ Typical use::
         clip = client.create_clip(upload.upload_id, annotation)
 """
 
-from shotbank.client.api import MAX_PAGE_SIZE, ShotbankClient
+from shotbank.client.api import MAX_PAGE_SIZE, Client, ShotbankClient
 from shotbank.client.errors import (
     ApiError,
     ApiUnavailableError,
@@ -58,6 +58,7 @@ __all__ = [
     "PENDING_STATUSES",
     "ApiError",
     "ApiUnavailableError",
+    "Client",
     "ClientError",
     "ClientSettings",
     "Clip",

@@ -641,3 +641,29 @@ def _epoch_number(epoch: int) -> int:
     if isinstance(epoch, bool) or not 1 <= epoch < 2**64:
         raise ValueError(f"not an epoch number: {epoch!r}")
     return epoch
+
+
+class Client(ShotbankClient):
+    """``Client(api_url, account=...)``: a :class:`ShotbankClient` signed in at once.
+
+    With an ``account`` it signs in with Sign-In with Ethereum before returning (its
+    session then authenticates every call; the account still signs purchases); without
+    one it is a public client. ``sign_in=False`` keeps the account for signed requests
+    only (no session). Other options are :class:`ShotbankClient`'s.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        account: LocalAccount | None = None,
+        sign_in: bool = True,
+        **options: Any,
+    ) -> None:
+        super().__init__(api_url, account=account, **options)
+        if account is not None and sign_in:
+            try:
+                self.sign_in(account)
+            except BaseException:
+                self.close()
+                raise

@@ -7,6 +7,7 @@ exercised by ``test_buy.py``)."""
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlmodel import Session, col, func, select
 
+import shotbank
 from backend.models.licences import DatasetLicence, RequestNonce
 from shotbank.client import NotSignedInError, ShotbankClient
 from shotbank.client.models import Licence
@@ -106,6 +108,22 @@ def test_licences_by_signed_request_need_no_sign_in_and_each_call_is_signed_afre
         # A second call is a new signature (a reused nonce would be refused as replayed).
         assert client.licences() == first
     assert _nonces(packed, holder.address) == 2
+
+
+def test_client_with_an_account_signs_in_with_siwe_and_downloads_by_its_session(
+    server: LiveServer, packed: Packed, holder: LocalAccount, tmp_path: Path
+) -> None:
+    with shotbank.Client(server.url, account=holder) as client:
+        assert client.token is not None
+        assert client.session().address == holder.address
+        assert not client.signs_requests
+        _check(client.licences(), packed, holder)
+        report = client.version(dataset_id(packed), 1).download(tmp_path, progress=False)
+        assert report.shards == len(packed.index["shards"])
+    assert _nonces(packed, holder.address) == 0
+    with shotbank.Client(server.url) as public:
+        assert public.token is None
+        assert [d.id for d in public.datasets()] == [dataset_id(packed)]
 
 
 def test_licences_by_session_and_by_address_agree(
