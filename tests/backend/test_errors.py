@@ -44,16 +44,16 @@ def raising_client(settings: Settings) -> Iterator[TestClient]:
     """The real app plus routes that raise, as future routes and services will."""
     app: FastAPI = create_app(settings)
 
-    @app.get("/raise/{name}")
+    @app.get("/api/test/raise/{name}")
     def raise_named(name: str) -> None:
         cls = {cls.__name__: cls for cls in PUBLISHED} | {"ClipNotFound": _ClipNotFoundError}
         raise cls[name](f"{name} happened.")
 
-    @app.get("/crash")
+    @app.get("/api/test/crash")
     def crash() -> None:
         raise RuntimeError("secret internals: password=hunter2")
 
-    @app.get("/limited")
+    @app.get("/api/test/limited")
     def limited(limit: Annotated[int, Query(ge=1, le=100)] = 10) -> int:
         return limit
 
@@ -87,14 +87,14 @@ def test_value_and_lookup_errors_are_also_builtin_errors() -> None:
 def test_domain_error_becomes_its_status_and_envelope(
     raising_client: TestClient, cls: type[errors.BackendError]
 ) -> None:
-    response = raising_client.get(f"/raise/{cls.__name__}")
+    response = raising_client.get(f"/api/test/raise/{cls.__name__}")
     code, status = PUBLISHED[cls]
     assert response.status_code == status
     assert response.json() == {"error": {"code": code, "message": f"{cls.__name__} happened."}}
 
 
 def test_subclass_narrows_the_code_and_keeps_the_status(raising_client: TestClient) -> None:
-    response = raising_client.get("/raise/ClipNotFound")
+    response = raising_client.get("/api/test/raise/ClipNotFound")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "clip_not_found"
 
@@ -102,7 +102,7 @@ def test_subclass_narrows_the_code_and_keeps_the_status(raising_client: TestClie
 def test_request_validation_error_lists_problems_without_echoing_input(
     raising_client: TestClient,
 ) -> None:
-    response = raising_client.get("/limited", params={"limit": "1000000"})
+    response = raising_client.get("/api/test/limited", params={"limit": "1000000"})
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "validation_error"
@@ -122,7 +122,7 @@ def test_unknown_route_and_wrong_method_use_the_envelope(raising_client: TestCli
 
 
 def test_unexpected_exception_is_a_500_that_leaks_nothing(raising_client: TestClient) -> None:
-    response = raising_client.get("/crash")
+    response = raising_client.get("/api/test/crash")
     assert response.status_code == 500
     assert response.json() == {
         "error": {"code": "internal_error", "message": "An internal error occurred."}
