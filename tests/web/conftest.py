@@ -283,8 +283,18 @@ def _serve(settings: Settings, sock: socket.socket) -> tuple[uvicorn.Server, thr
 
 
 @pytest.fixture(scope="module")
+def web_settings() -> dict[str, Any]:
+    """Extra backend settings for a module's stack (a module overrides this fixture, e.g.
+    with an operator key so that the backend lists priced versions through its outbox)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def web_stack(
-    anvil_binary: Path, dev_keys: list[LocalAccount], tmp_path_factory: pytest.TempPathFactory
+    anvil_binary: Path,
+    dev_keys: list[LocalAccount],
+    tmp_path_factory: pytest.TempPathFactory,
+    web_settings: dict[str, Any],
 ) -> Iterator[WebStack]:
     """The backend (SQLite, a copy of ``web/dist`` at ``/``) on anvil with ``deploy_all``'s
     contracts.
@@ -322,6 +332,7 @@ def web_stack(
             chain_confirmations=0,
             outbox_confirmations=0,
             web_dir=web_dir,
+            **web_settings,
         )
         settings.deployments_path.parent.mkdir(parents=True, exist_ok=True)
         save_deployment(settings.deployments_path, deployment)

@@ -1,11 +1,13 @@
 import { useEffect, useRef } from "react";
 import { Route, Routes, useLocation } from "react-router";
 import { Header } from "./components/Header";
-import { Datasets } from "./pages/Datasets";
+import { DatasetVersion, Datasets } from "./pages/Datasets";
 import { Home } from "./pages/Home";
 import { MyClips } from "./pages/MyClips";
 import { Rewards } from "./pages/Rewards";
-import { Licences, NotFound, Upload, Validator } from "./pages/Simple";
+import { MyLicences } from "./pages/MyLicences";
+import { NotFound, Validator } from "./pages/Simple";
+import { Upload } from "./pages/Upload";
 
 /** Layout and routes. */
 export function App() {
@@ -32,7 +34,8 @@ export function App() {
           <Route path="/clips" element={<MyClips />} />
           <Route path="/rewards" element={<Rewards />} />
           <Route path="/datasets" element={<Datasets />} />
-          <Route path="/licences" element={<Licences />} />
+          <Route path="/datasets/:id/v/:n" element={<DatasetVersion />} />
+          <Route path="/licences" element={<MyLicences />} />
           <Route path="/validator" element={<Validator />} />
           <Route path="*" element={<NotFound />} />
         </Routes>

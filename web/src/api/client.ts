@@ -18,6 +18,11 @@ export function onUnauthorized(listener: () => void): () => void {
   return () => unauthorizedListeners.delete(listener);
 }
 
+/** Tell the app its session ended, for a 401 of a request made outside this client (tus). */
+export function reportUnauthorized(): void {
+  unauthorizedListeners.forEach((listener) => listener());
+}
+
 const sessionWatch: Middleware = {
   onResponse({ request, response }) {
     const path = new URL(request.url).pathname;

@@ -2,16 +2,6 @@
 import { Link } from "react-router";
 import { Page } from "../components/Page";
 
-/** Upload clips. */
-export function Upload() {
-  return <Page title="Upload" intro="Drop one or many clips, annotate each, and upload them resumably." />;
-}
-
-/** Licences held by the signed-in address. */
-export function Licences() {
-  return <Page title="My licences" intro="Dataset versions you hold a licence for, each with a ready-to-copy SDK snippet." />;
-}
-
 /** Validator staking and reports. */
 export function Validator() {
   return <Page title="Validator" intro="Stake SHOT, follow your node's reports and its agreement with consensus." />;
