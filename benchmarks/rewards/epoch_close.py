@@ -58,10 +58,36 @@ GOAL_ALLOCATE_S: Final = 1.0
 
 
 def make_inputs(
-    rng: random.Random, *, clips: int, contributors: int, validators: int, previous_accounts: int
+    rng: random.Random,
+    *,
+    clips: int,
+    contributors: int,
+    validators: int,
+    previous_accounts: int,
+    sales: int = 0,
+    sold_versions: int = 1,
+    version_contributors: int = 1,
 ) -> EpochInputs:
-    """Seeded random epoch inputs of the requested size, every clip accepted."""
+    """Seeded random epoch inputs of the requested size, every clip accepted; with
+    ``sales``, rule /2 inputs whose sales spread over ``sold_versions`` versions of
+    ``version_contributors`` contributors each (half of them also epoch contributors)."""
     people = ["0x" + rng.randbytes(20).hex() for _ in range(contributors)]
+    versions: dict[str, dict[str, int]] = {}
+    for _ in range(sold_versions if sales else 0):
+        owners = {rng.choice(people) for _ in range(version_contributors // 2)}
+        while len(owners) < version_contributors:
+            owners.add("0x" + rng.randbytes(20).hex())
+        versions["0x" + rng.randbytes(32).hex()] = {a: rng.randrange(1, 500) for a in owners}
+    sold = [
+        {
+            "tx_hash": "0x" + rng.randbytes(32).hex(),
+            "log_index": rng.randrange(8),
+            "block_number": rng.randrange(1, 1001),
+            "version_id": rng.choice(sorted(versions)),
+            "amount": rng.randrange(1, 10**21),
+        }
+        for _ in range(sales)
+    ]
     previous = {
         "0x" + rng.randbytes(20).hex(): rng.randrange(1, 10**22) for _ in range(previous_accounts)
     }
@@ -73,12 +99,14 @@ def make_inputs(
             "distributor": "0x" + "d1" * 20,
             "epoch": 2,
             "rule": {
-                "version": "shotbank-rewards/1",
+                "version": "shotbank-rewards/2" if sales else "shotbank-rewards/1",
                 "validator_share_bps": 1000,
                 "contributor_cap_bps": 2500,
             },
             "funding_block": 1000,
-            "funded_total": sum(previous.values()) + 50_000 * 10**18,
+            "funded_total": sum(previous.values())
+            + 50_000 * 10**18
+            + sum(sale["amount"] for sale in sold),
             "previous_epoch": 1 if previous else None,
             "previous_cumulative": previous,
             "clips": [
@@ -98,6 +126,7 @@ def make_inputs(
                 }
                 for _ in range(validators)
             ],
+            **({"market": "0x" + "5e" * 20, "sales": sold, "versions": versions} if sales else {}),
         }
     )
 
@@ -124,6 +153,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         contributors=args.contributors,
         validators=args.validators,
         previous_accounts=args.previous_accounts,
+        sales=args.sales,
+        sold_versions=args.sold_versions,
+        version_contributors=args.version_contributors,
     )
     published = inputs.model_dump_json()
     print(f"inputs: {args.clips} clips, {len(published) / 1e6:.1f} MB of JSON", flush=True)
@@ -134,6 +166,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("the published inputs do not parse back to the same inputs")
     hash_s, _, _ = timed(repeat, lambda: inputs_hash(inputs))
     allocate_s, allocate_cpu_s, result = timed(repeat, lambda: allocate(inputs))
+    sales_figures: dict[str, Any] = {}
+    if args.sales:
+        # Baseline in the same run: the same epoch under rule /1, without its sales.
+        without = inputs.model_copy(
+            update={
+                "rule": inputs.rule.model_copy(update={"version": "shotbank-rewards/1"}),
+                "market": None,
+                "sales": (),
+                "versions": {},
+            }
+        )
+        no_sales_s, _, _ = timed(repeat, lambda: allocate(without))
+        sales_figures = {
+            "sales": args.sales,
+            "sold_versions": args.sold_versions,
+            "version_contributors": args.version_contributors,
+            "sales_allocated": str(result.sales_allocated),
+            "allocate_without_sales_s": round(no_sales_s, 4),
+            "sales_allocate_ratio": round(allocate_s / no_sales_s, 3),
+        }
+        print(
+            f"allocate with {args.sales} sales: {allocate_s:.3f} s, without: {no_sales_s:.3f} s "
+            f"({allocate_s / no_sales_s:.2f}x)",
+            flush=True,
+        )
     accounts = len(result.cumulative)
     print(f"allocate: {allocate_s:.3f} s for {accounts} accounts", flush=True)
     tree_s, tree_cpu_s, tree = timed(repeat, lambda: build_rewards_tree(result.cumulative))
@@ -190,6 +247,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "get_proof_all_estimate_s": round(get_proof_all_estimate_s, 3),
         "all_proofs_speedup": round(get_proof_all_estimate_s / proofs_s, 2),
         "root": result.root,
+        **sales_figures,
         "goal_s": GOAL_ALLOCATE_S,
         "met": allocate_s < GOAL_ALLOCATE_S,
     }
@@ -220,6 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=_positive, default=5, help="runs per phase (5)")
     parser.add_argument("--samples", type=_positive, default=500, help="accounts for one proof")
+    parser.add_argument("--sales", type=_count, default=0, help="dataset sales: rule /2 (0)")
+    parser.add_argument("--sold-versions", type=_positive, default=100, help="(100)")
+    parser.add_argument(
+        "--version-contributors", type=_positive, default=1_000, help="per sold version (1000)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     figures = run(args)
