@@ -10,52 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from backend.core.db import create_db_engine
 from backend.models.datasets import DatasetVersionStatus
 from ingest.blobstore import LocalBlobStore
 from shotbank.datasets.format import read_manifest_jsonl, version_hash
-from tests.backend.conftest import SettingsFactory
+from tests.backend.dataset_fixtures import CONTRIBUTOR, clips, operator, server
 from tests.backend.datasets_world import BASE, DatasetWorld, annotation
-from tests.backend.live import Caller, LiveServer, ServerFactory
-from tests.ingest.mediagen import ClipSpec, make_clip
+from tests.backend.live import Caller, LiveServer
 
-CONTRIBUTOR = "0x" + "a1" * 20
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    """Three small real MP4s with distinct bytes."""
-    folder = tmp_path_factory.mktemp("dataset-api-media")
-    return [
-        make_clip(
-            folder / f"{n}.mp4",
-            ClipSpec(width=160, height=120, seconds=2.0, tone_hz=1000.0 + 50 * n),
-        ).read_bytes()
-        for n in range(3)
-    ]
-
-
-@pytest.fixture
-def operator() -> LocalAccount:
-    account: LocalAccount = Account.create()
-    return account
-
-
-@pytest.fixture
-def server(
-    live: ServerFactory, upload_settings: SettingsFactory, operator: LocalAccount
-) -> LiveServer:
-    return live(
-        upload_settings(
-            operators=[operator.address],
-            ingest_workers=0,
-            ingest_min_short_side=120,
-            dataset_poll_s=0.05,
-        )
-    )
+__all__ = ["clips", "operator", "server"]  # fixtures used here
 
 
 @pytest.fixture
