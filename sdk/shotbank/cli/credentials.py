@@ -27,7 +27,10 @@ from shotbank.client.keys import (
 from shotbank.client.settings import ClientSettings
 
 __all__ = [
+    "API_OPTION",
+    "JSON_OPTION",
     "KEY_ARGUMENT_REFUSAL",
+    "KEY_OPTION",
     "argument_holds_a_key",
     "command_account",
     "command_settings",
@@ -112,3 +115,21 @@ def command_account(
         return resolve_account(key_file, settings, interactive=sys.stdin.isatty())
     except KeyLoadError as exc:
         raise click.UsageError(str(exc), ctx) from None
+
+
+#: ``--api URL``: the backend (``api_url``), shared by the commands that call it.
+API_OPTION = click.option(
+    "--api",
+    "api_url",
+    metavar="URL",
+    help="Backend URL [default: $SHOTBANK_API_URL, else http://127.0.0.1:8000].",
+)
+#: ``--key-file PATH``: the wallet key (``key_file``).
+KEY_OPTION = click.option(
+    "--key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Wallet key: a file with the hex key or an encrypted JSON keystore "
+    "[default: $SHOTBANK_KEY_FILE; or set SHOTBANK_PRIVATE_KEY].",
+)
+#: ``--json``: machine-readable output (``as_json``).
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

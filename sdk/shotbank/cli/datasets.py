@@ -36,6 +36,9 @@ from typing import Any, Final
 import click
 from eth_account.signers.local import LocalAccount
 
+from shotbank.cli.credentials import API_OPTION as _API_OPTION
+from shotbank.cli.credentials import JSON_OPTION as _JSON_OPTION
+from shotbank.cli.credentials import KEY_OPTION as _KEY_OPTION
 from shotbank.cli.credentials import command_account, command_settings
 from shotbank.client import ApiError, ClientError, ClientSettings, ShotbankClient
 from shotbank.datasets.client import DatasetHandle, DatasetVersionHandle, DatasetVersionSummary
@@ -109,19 +112,6 @@ def _price(summary: DatasetVersionSummary) -> str:
     return f"{format_shot(listing.price)} ({listing.status})"
 
 
-_API_OPTION = click.option(
-    "--api",
-    "api_url",
-    metavar="URL",
-    help="Backend URL [default: $SHOTBANK_API_URL, else http://127.0.0.1:8000].",
-)
-_KEY_OPTION = click.option(
-    "--key-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Wallet key: a file with the hex key or an encrypted JSON keystore "
-    "[default: $SHOTBANK_KEY_FILE; or set SHOTBANK_PRIVATE_KEY].",
-)
-_JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 _VERSION_ARGUMENTS = (
     click.argument("dataset"),
     click.argument("number", type=click.IntRange(1, 2**31 - 1)),

@@ -51,6 +51,9 @@ from shotbank.chain.errors import (
 )
 from shotbank.chain.merkle import REWARD_LEAF_ENCODING, process_proof, standard_leaf_hash
 from shotbank.chain.rpc import RetryPolicy, connect
+from shotbank.cli.credentials import API_OPTION as _API_OPTION
+from shotbank.cli.credentials import JSON_OPTION as _JSON_OPTION
+from shotbank.cli.credentials import KEY_OPTION as _KEY_OPTION
 from shotbank.cli.credentials import command_account, command_settings
 from shotbank.client import ApiError, ClientError, ClientSettings, ShotbankClient
 from shotbank.client.models import RewardClaim, Rewards
@@ -117,21 +120,6 @@ def _fetch_rewards(settings: ClientSettings, address: str) -> Rewards:
         ) from None
     except ClientError as exc:
         raise _fail(f"cannot get the rewards of {address} from {settings.api_url}: {exc}") from None
-
-
-_API_OPTION = click.option(
-    "--api",
-    "api_url",
-    metavar="URL",
-    help="Backend URL [default: $SHOTBANK_API_URL, else http://127.0.0.1:8000].",
-)
-_KEY_OPTION = click.option(
-    "--key-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Wallet key: a file with the hex key or an encrypted JSON keystore "
-    "[default: $SHOTBANK_KEY_FILE; or set SHOTBANK_PRIVATE_KEY].",
-)
-_JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 @click.group("rewards")
